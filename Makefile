@@ -1,0 +1,57 @@
+# The one documented way to do each thing. Postgres and Redis on localhost
+# (or `make compose-up`) are all `run` and `test` need.
+SHELL := /bin/bash
+GO ?= go
+DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/csat?sslmode=disable
+SURVEYS ?= 1000000
+
+export DATABASE_URL
+
+.PHONY: run test unit generate check-generated lint vet fmt migrate build bench compose-up compose-down
+
+## run: create the database if missing, migrate, serve on :8080
+run:
+	$(GO) run ./cmd/csat serve
+
+## test: vet, staticcheck, generated code up to date, all tests with -race
+test: vet lint check-generated
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+## unit: tests without the race detector (quicker while developing)
+unit:
+	$(GO) test -count=1 ./...
+
+build:
+	$(GO) build -o bin/csat ./cmd/csat
+
+migrate:
+	$(GO) run ./cmd/csat migrate
+
+generate:
+	$(GO) generate ./...
+
+## check-generated: regenerating must not change committed files
+check-generated:
+	@if [ -f gqlgen.yml ]; then \
+		$(GO) generate ./... && \
+		git diff --exit-code --stat -- graph/ || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	$(GO) tool staticcheck ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench:
+	$(GO) run ./cmd/csatbench -surveys $(SURVEYS)
+
+compose-up:
+	docker compose up -d
+
+compose-down:
+	docker compose down

@@ -1,0 +1,199 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/jobs"
+	"github.com/csat/csat/mail"
+	"github.com/csat/csat/pages"
+	"github.com/csat/csat/rest"
+	"github.com/csat/csat/survey"
+	"github.com/csat/csat/tenants"
+)
+
+// App is a wired service: connections, domain and adapters.
+type App struct {
+	Cfg     Config
+	Log     *slog.Logger
+	DB      *bun.DB
+	Redis   redis.UniversalClient
+	RedisOp asynq.RedisConnOpt
+	Queue   *asynq.Client
+	Svc     *survey.Service
+	Tenants *tenants.Store
+	Handler http.Handler
+}
+
+// New connects to Postgres and Redis, migrates when configured to, and
+// builds the HTTP handler.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
+	a := &App{Cfg: cfg, Log: log}
+	if cfg.AutoMigrate {
+		if err := db.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if a.DB, err = db.Open(cfg.DatabaseURL, cfg.DBMaxConns); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if cfg.AutoMigrate {
+		if err := db.Migrate(ctx, a.DB); err != nil {
+			a.DB.Close()
+			return nil, err
+		}
+	}
+	if a.RedisOp, err = asynq.ParseRedisURI(cfg.RedisURL); err != nil {
+		a.DB.Close()
+		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
+	}
+	a.Redis = a.RedisOp.MakeRedisClient().(redis.UniversalClient)
+	a.Queue = asynq.NewClientFromRedisClient(a.Redis)
+
+	var sender mail.Sender = mail.Log{Logger: log}
+	if cfg.SMTPURL != "" {
+		if sender, err = mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom); err != nil {
+			a.Close()
+			return nil, err
+		}
+	} else {
+		log.Warn("SMTP_URL is unset: survey emails are logged, not sent")
+	}
+	a.Svc = &survey.Service{
+		DB:      a.DB,
+		Jobs:    &jobs.Client{Asynq: a.Queue},
+		Mailer:  sender,
+		BaseURL: cfg.PublicBaseURL,
+		Log:     log,
+	}
+	a.Tenants = &tenants.Store{DB: a.DB}
+	rest.Unavailable = db.IsUnavailable
+	a.Handler = a.router()
+	return a, nil
+}
+
+func (a *App) router() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer, securityHeaders)
+	r.Get("/healthz", a.healthz)
+	r.Get("/readyz", a.readyz)
+	if a.Cfg.Role != RoleWorker {
+		(&pages.Handler{Svc: a.Svc}).Routes(r)
+		(&rest.Handler{Svc: a.Svc, Auth: a.Tenants, Log: a.Log}).Routes(r)
+	}
+	return r
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *App) healthz(w http.ResponseWriter, _ *http.Request) {
+	rest.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 when Postgres and Redis answer, 503 naming what is down.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"postgres": "ok", "redis": "ok"}
+	status := http.StatusOK
+	if err := a.DB.PingContext(ctx); err != nil {
+		checks["postgres"], status = "down", http.StatusServiceUnavailable
+	}
+	if err := a.Redis.Ping(ctx).Err(); err != nil {
+		checks["redis"], status = "down", http.StatusServiceUnavailable
+	}
+	body := map[string]any{"status": "ready", "checks": checks}
+	if status != http.StatusOK {
+		body["status"] = "unavailable"
+	}
+	rest.WriteJSON(w, status, body)
+}
+
+// Close releases connections.
+func (a *App) Close() {
+	if a.Queue != nil {
+		_ = a.Queue.Close()
+	}
+	if a.Redis != nil {
+		_ = a.Redis.Close()
+	}
+	if a.DB != nil {
+		_ = a.DB.Close()
+	}
+}
+
+// Serve runs the HTTP server on ln and, by role, the worker and the sweep,
+// until ctx ends; then it stops accepting, lets in-flight requests and
+// tasks finish within the shutdown timeout and returns.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 2)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	var worker *asynq.Server
+	var wg sync.WaitGroup
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	if a.Cfg.Role != RoleAPI {
+		worker = jobs.NewServer(a.RedisOp, jobs.ServerConfig{
+			Concurrency: a.Cfg.WorkerConcurrency, ShutdownTimeout: a.Cfg.ShutdownTimeout, Log: a.Log,
+		})
+		h := &jobs.Handlers{Svc: a.Svc, Log: a.Log}
+		if err := worker.Start(h.Mux()); err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("start worker: %w", err)
+		}
+		sw := &jobs.Sweeper{Svc: a.Svc, Redis: a.Redis, Interval: a.Cfg.ReconcileInterval, Log: a.Log}
+		wg.Add(1)
+		go func() { defer wg.Done(); sw.Run(sweepCtx) }()
+	}
+	a.Log.Info("serving", "addr", ln.Addr().String(), "role", a.Cfg.Role)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	a.Log.Info("shutting down", "timeout", a.Cfg.ShutdownTimeout.String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Cfg.ShutdownTimeout)
+	defer cancel()
+	if e := srv.Shutdown(shutdownCtx); e != nil {
+		a.Log.Warn("http shutdown", "err", e)
+	}
+	stopSweep()
+	wg.Wait()
+	if worker != nil {
+		worker.Shutdown() // waits for in-flight tasks up to ShutdownTimeout, requeues the rest
+	}
+	return err
+}

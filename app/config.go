@@ -1,0 +1,133 @@
+// Package app wires the service together: configuration from the
+// environment, connections, the HTTP router, the worker and the sweep.
+package app
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the service reads from its environment.
+type Config struct {
+	DatabaseURL       string
+	RedisURL          string
+	HTTPAddr          string
+	PublicBaseURL     string
+	SMTPURL           string
+	MailFrom          string
+	OpsToken          string
+	ReconcileInterval time.Duration
+	AutoMigrate       bool
+	Role              string // all, api or worker
+	WorkerConcurrency int
+	ShutdownTimeout   time.Duration
+	DBMaxConns        int
+	LogLevel          string
+}
+
+// Roles a process can take.
+const (
+	RoleAll    = "all"
+	RoleAPI    = "api"
+	RoleWorker = "worker"
+)
+
+// LoadConfig reads the environment through getenv. Every variable has a
+// default that works on a developer machine; an invalid value is an error
+// naming the variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	env := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := Config{
+		DatabaseURL:   env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/csat?sslmode=disable"),
+		RedisURL:      env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		HTTPAddr:      env("HTTP_ADDR", ":8080"),
+		PublicBaseURL: strings.TrimRight(env("PUBLIC_BASE_URL", "http://localhost:8080"), "/"),
+		SMTPURL:       env("SMTP_URL", ""),
+		MailFrom:      env("MAIL_FROM", "CSAT Surveys <surveys@localhost>"),
+		OpsToken:      env("OPS_TOKEN", ""),
+		Role:          env("CSAT_ROLE", RoleAll),
+		LogLevel:      env("LOG_LEVEL", "info"),
+	}
+	var err error
+	bad := func(name string, e error) error { return fmt.Errorf("invalid %s: %w", name, e) }
+	if c.ReconcileInterval, err = duration(env("CSAT_RECONCILE_INTERVAL", "1m")); err != nil {
+		return c, bad("CSAT_RECONCILE_INTERVAL", err)
+	}
+	if c.ShutdownTimeout, err = duration(env("SHUTDOWN_TIMEOUT", "25s")); err != nil {
+		return c, bad("SHUTDOWN_TIMEOUT", err)
+	}
+	if c.AutoMigrate, err = strconv.ParseBool(env("CSAT_AUTO_MIGRATE", "true")); err != nil {
+		return c, bad("CSAT_AUTO_MIGRATE", fmt.Errorf("want true or false"))
+	}
+	if c.WorkerConcurrency, err = positive(env("WORKER_CONCURRENCY", "20")); err != nil {
+		return c, bad("WORKER_CONCURRENCY", err)
+	}
+	if c.DBMaxConns, err = positive(env("DB_MAX_CONNS", "40")); err != nil {
+		return c, bad("DB_MAX_CONNS", err)
+	}
+	if err := checkURL(c.DatabaseURL, "postgres", "postgresql"); err != nil {
+		return c, bad("DATABASE_URL", err)
+	}
+	if err := checkURL(c.RedisURL, "redis", "rediss", "redis-sentinel"); err != nil {
+		return c, bad("REDIS_URL", err)
+	}
+	if err := checkURL(c.PublicBaseURL, "http", "https"); err != nil {
+		return c, bad("PUBLIC_BASE_URL", err)
+	}
+	if c.SMTPURL != "" {
+		if err := checkURL(c.SMTPURL, "smtp", "smtps"); err != nil {
+			return c, bad("SMTP_URL", err)
+		}
+	}
+	switch c.Role {
+	case RoleAll, RoleAPI, RoleWorker:
+	default:
+		return c, bad("CSAT_ROLE", fmt.Errorf("%q: want all, api or worker", c.Role))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, bad("LOG_LEVEL", fmt.Errorf("%q: want debug, info, warn or error", c.LogLevel))
+	}
+	return c, nil
+}
+
+func duration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a Go duration like 30s or 1m", s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%q must be positive", s)
+	}
+	return d, nil
+}
+
+func positive(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q must be a positive integer", s)
+	}
+	return n, nil
+}
+
+func checkURL(s string, schemes ...string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a URL")
+	}
+	for _, sc := range schemes {
+		if u.Scheme == sc && u.Host != "" {
+			return nil
+		}
+	}
+	return fmt.Errorf("want a %s:// URL with a host", schemes[0])
+}

@@ -1,0 +1,122 @@
+// Package db holds the Bun models, the migrations and the queries. Every
+// query of tenant data takes the tenant id explicitly.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/driver/pgdriver"
+	"github.com/uptrace/bun/migrate"
+
+	"github.com/csat/csat/db/migrations"
+	"github.com/csat/csat/errs"
+)
+
+// Open connects to Postgres. Cancelling a context does not stop a query on
+// the server, so a statement_timeout bounds every statement.
+func Open(dsn string, maxConns int) (*bun.DB, error) {
+	connector := pgdriver.NewConnector(
+		pgdriver.WithDSN(dsn),
+		pgdriver.WithConnParams(map[string]any{"statement_timeout": "30s"}),
+		pgdriver.WithTimeout(5*time.Second),
+	)
+	sqldb := sql.OpenDB(connector)
+	if maxConns <= 0 {
+		maxConns = 20
+	}
+	sqldb.SetMaxOpenConns(maxConns)
+	sqldb.SetMaxIdleConns(maxConns)
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
+	return bun.NewDB(sqldb, pgdialect.New()), nil
+}
+
+// EnsureDatabase creates the database named in dsn if it does not exist,
+// connecting to the "postgres" database of the same server to do so.
+func EnsureDatabase(ctx context.Context, dsn string) error {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return fmt.Errorf("parse DATABASE_URL: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" || name == "postgres" {
+		return nil
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	adb, err := Open(admin.String(), 1)
+	if err != nil {
+		return err
+	}
+	defer adb.Close()
+	var exists bool
+	if err := adb.NewRaw("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ?)", name).Scan(ctx, &exists); err != nil {
+		return fmt.Errorf("check database %q: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := adb.ExecContext(ctx, "CREATE DATABASE ?", bun.Ident(name)); err != nil {
+		var pgErr pgdriver.Error
+		if errors.As(err, &pgErr) && pgErr.Field('C') == "42P04" { // created concurrently
+			return nil
+		}
+		return fmt.Errorf("create database %q: %w", name, err)
+	}
+	return nil
+}
+
+// Migrate applies every pending migration under the migrator's lock, so
+// several processes starting together migrate once.
+func Migrate(ctx context.Context, bdb *bun.DB) error {
+	m := migrate.NewMigrator(bdb, migrations.Migrations)
+	if err := m.Init(ctx); err != nil {
+		return fmt.Errorf("init migrations: %w", err)
+	}
+	if err := m.Lock(ctx); err != nil {
+		return fmt.Errorf("lock migrations: %w", err)
+	}
+	defer m.Unlock(ctx) //nolint:errcheck
+	if _, err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return nil
+}
+
+// mapErr turns driver errors into domain errors once, here.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return errs.ErrNotFound
+	}
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) && pgErr.IntegrityViolation() {
+		return &errs.Error{Code: errs.Conflict, Message: "conflicts with existing data"}
+	}
+	return err
+}
+
+// IsUnavailable reports whether err means Postgres could not be reached.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) {
+		c := pgErr.Field('C')
+		return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P03"
+	}
+	s := err.Error()
+	return strings.Contains(s, "connection refused") || strings.Contains(s, "broken pipe") ||
+		strings.Contains(s, "connection reset") || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(s, "i/o timeout") || strings.Contains(s, "EOF")
+}

@@ -1,0 +1,5 @@
+DROP TABLE IF EXISTS survey_clicks;
+DROP TABLE IF EXISTS surveys;
+DROP TABLE IF EXISTS csat_configs;
+DROP TABLE IF EXISTS api_keys;
+DROP TABLE IF EXISTS tenants;

@@ -1,0 +1,242 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// SurveyFilter narrows a survey list. Zero fields do not filter.
+type SurveyFilter struct {
+	Statuses    []string
+	SentFrom    *time.Time // inclusive
+	SentTo      *time.Time // exclusive
+	Ratings     []int
+	AgentID     string
+	TeamID      string
+	Channel     string
+	HasFeedback *bool
+	Search      string // substring of conversation id, email or name
+}
+
+func (f SurveyFilter) query(q *bun.SelectQuery) *bun.SelectQuery {
+	if len(f.Statuses) > 0 {
+		q = q.Where("s.status IN (?)", bun.List(f.Statuses))
+	}
+	if f.SentFrom != nil {
+		q = q.Where("s.sent_at >= ?", *f.SentFrom)
+	}
+	if f.SentTo != nil {
+		q = q.Where("s.sent_at < ?", *f.SentTo)
+	}
+	if len(f.Ratings) > 0 {
+		q = q.Where("s.rating IN (?)", bun.List(f.Ratings))
+	}
+	if f.AgentID != "" {
+		q = q.Where("s.agent_id = ?", f.AgentID)
+	}
+	if f.TeamID != "" {
+		q = q.Where("s.team_id = ?", f.TeamID)
+	}
+	if f.Channel != "" {
+		q = q.Where("s.channel = ?", f.Channel)
+	}
+	if f.HasFeedback != nil {
+		if *f.HasFeedback {
+			q = q.Where("s.feedback IS NOT NULL AND s.feedback <> ''")
+		} else {
+			q = q.Where("(s.feedback IS NULL OR s.feedback = '')")
+		}
+	}
+	if f.Search != "" {
+		like := "%" + escapeLike(f.Search) + "%"
+		q = q.WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where("s.conversation_id ILIKE ?", like).
+				WhereOr("s.contact_email ILIKE ?", like).
+				WhereOr("s.contact_name ILIKE ?", like)
+		})
+	}
+	return q
+}
+
+func escapeLike(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r == '%' || r == '_' || r == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+// byTenant scopes a query to one tenant; every survey query applies it.
+func byTenant(tenantID string) func(*bun.SelectQuery) *bun.SelectQuery {
+	return func(q *bun.SelectQuery) *bun.SelectQuery { return q.Where("s.tenant_id = ?", tenantID) }
+}
+
+// InsertSurvey stores s unless the tenant already has a survey for its
+// conversation; created reports which happened, and s holds the stored row.
+func InsertSurvey(ctx context.Context, idb bun.IDB, s *Survey) (created bool, err error) {
+	res, err := idb.NewInsert().Model(s).
+		On("CONFLICT (tenant_id, conversation_id) DO NOTHING").
+		Returning("*").
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("insert survey: %w", mapErr(err))
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return true, nil
+	}
+	existing, err := GetSurveyByConversation(ctx, idb, s.TenantID, s.ConversationID)
+	if err != nil {
+		return false, fmt.Errorf("load existing survey: %w", err)
+	}
+	*s = *existing
+	return false, nil
+}
+
+// GetSurvey loads one survey of the tenant.
+func GetSurvey(ctx context.Context, idb bun.IDB, tenantID, id string) (*Survey, error) {
+	s := new(Survey)
+	if err := idb.NewSelect().Model(s).Apply(byTenant(tenantID)).Where("s.id = ?", id).Scan(ctx); err != nil {
+		return nil, mapErr(err)
+	}
+	return s, nil
+}
+
+// GetSurveysByIDs loads the tenant's surveys with these ids, in any order.
+func GetSurveysByIDs(ctx context.Context, idb bun.IDB, tenantID string, ids []string) ([]Survey, error) {
+	var out []Survey
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := idb.NewSelect().Model(&out).Apply(byTenant(tenantID)).Where("s.id IN (?)", bun.List(ids)).Scan(ctx)
+	return out, mapErr(err)
+}
+
+// GetSurveyByConversation loads the tenant's survey for a conversation.
+func GetSurveyByConversation(ctx context.Context, idb bun.IDB, tenantID, conversationID string) (*Survey, error) {
+	s := new(Survey)
+	err := idb.NewSelect().Model(s).Apply(byTenant(tenantID)).
+		Where("s.conversation_id = ?", conversationID).Scan(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return s, nil
+}
+
+// GetSurveyByToken loads the tenant's survey whose token has this hash.
+// With lock, the row stays locked until the transaction ends.
+func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []byte, lock bool) (*Survey, error) {
+	s := new(Survey)
+	q := idb.NewSelect().Model(s).Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash)
+	if lock {
+		q = q.For("UPDATE")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return nil, mapErr(err)
+	}
+	return s, nil
+}
+
+// LockSurvey loads a survey and locks its row, skipping it (ErrNotFound)
+// when another transaction holds the lock: that one is already at work.
+func LockSurvey(ctx context.Context, tx bun.Tx, tenantID, id string) (*Survey, error) {
+	s := new(Survey)
+	err := tx.NewSelect().Model(s).Apply(byTenant(tenantID)).Where("s.id = ?", id).
+		For("UPDATE SKIP LOCKED").Scan(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return s, nil
+}
+
+// ListSurveys returns one page of the tenant's surveys, newest first, and
+// how many match the filter in all.
+func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, limit, offset int) ([]Survey, int, error) {
+	var out []Survey
+	total, err := idb.NewSelect().Model(&out).
+		Apply(byTenant(tenantID)).Apply(f.query).
+		OrderExpr("s.id DESC"). // ids sort by creation time
+		Limit(int64(limit)).Offset(int64(offset)).
+		ScanAndCount(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
+	}
+	return out, int(total), nil
+}
+
+// UpdateSurvey writes the given columns of s, conditionally on the status
+// it was read with, and reports whether the row changed.
+func UpdateSurvey(ctx context.Context, idb bun.IDB, s *Survey, fromStatus string, columns ...string) (bool, error) {
+	s.UpdatedAt = time.Now().UTC()
+	columns = append(columns, "updated_at")
+	res, err := idb.NewUpdate().Model(s).Column(columns...).
+		Where("tenant_id = ? AND id = ? AND status = ?", s.TenantID, s.ID, fromStatus).
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("update survey: %w", mapErr(err))
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ExpireSent marks the tenant's sent surveys whose link expired before now as
+// expired and returns them.
+func ExpireSent(ctx context.Context, idb bun.IDB, tenantID string, now time.Time, limit int) ([]Survey, error) {
+	var out []Survey
+	err := idb.NewRaw(`
+		UPDATE surveys SET status = 'expired', updated_at = ?1
+		WHERE tenant_id = ?0 AND (id) IN (
+			SELECT id FROM surveys
+			WHERE tenant_id = ?0 AND status = 'sent' AND expires_at <= ?1
+			ORDER BY expires_at LIMIT ?2
+			FOR UPDATE SKIP LOCKED)
+		RETURNING *`, tenantID, now, limit).Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("expire sent surveys: %w", err)
+	}
+	return out, nil
+}
+
+// DueRef names a survey and when its send is due.
+type DueRef struct {
+	ID           string    `bun:"id"`
+	ScheduledFor time.Time `bun:"scheduled_for"`
+}
+
+// DuePending lists the tenant's pending surveys due before the given time,
+// earliest first.
+func DuePending(ctx context.Context, idb bun.IDB, tenantID string, before time.Time, limit int) ([]DueRef, error) {
+	var out []DueRef
+	err := idb.NewSelect().Model((*Survey)(nil)).Column("s.id", "s.scheduled_for").
+		Apply(byTenant(tenantID)).
+		Where("s.status = ?", StatusPending).
+		Where("s.scheduled_for <= ?", before).
+		Order("s.scheduled_for").Limit(int64(limit)).
+		Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("list due surveys: %w", err)
+	}
+	return out, nil
+}
+
+// RecordClick stores a one-click rating and returns how many different
+// ratings the survey received since the given time, this one included.
+func RecordClick(ctx context.Context, idb bun.IDB, tenantID, surveyID string, rating int, at, since time.Time) (int, error) {
+	_, err := idb.NewRaw(`INSERT INTO survey_clicks (tenant_id, survey_id, clicked_at, rating)
+		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, tenantID, surveyID, at, rating).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("record click: %w", err)
+	}
+	var n int
+	err = idb.NewRaw(`SELECT count(DISTINCT rating) FROM survey_clicks
+		WHERE tenant_id = ? AND survey_id = ? AND clicked_at >= ?`, tenantID, surveyID, since).Scan(ctx, &n)
+	if err != nil {
+		return 0, fmt.Errorf("count clicks: %w", err)
+	}
+	return n, nil
+}

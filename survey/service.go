@@ -1,0 +1,597 @@
+package survey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/errs"
+	"github.com/csat/csat/mail"
+	"github.com/csat/csat/secret"
+	"github.com/csat/csat/tenants"
+	"github.com/csat/csat/view"
+)
+
+// Scheduler enqueues the delayed work of a survey (the jobs package).
+type Scheduler interface {
+	ScheduleSend(ctx context.Context, tenantID, surveyID string, at time.Time) error
+	ScheduleExpire(ctx context.Context, tenantID, surveyID string, at time.Time) error
+}
+
+// Service runs the survey lifecycle. REST, GraphQL and the workers all call
+// it, so the rules live once.
+type Service struct {
+	DB      *bun.DB
+	Jobs    Scheduler
+	Mailer  mail.Sender
+	BaseURL string // PUBLIC_BASE_URL, for links in emails
+	Log     *slog.Logger
+	Events  []EventSink
+	Now     func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Clock is the service's current time.
+func (s *Service) Clock() time.Time { return s.now() }
+
+func (s *Service) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
+
+// tx runs fn in a transaction, gives its events to the sinks inside it and,
+// once committed, after it.
+func (s *Service) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx, emit func(Event)) error) error {
+	var events []Event
+	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		events = events[:0]
+		if err := fn(ctx, tx, func(ev Event) { events = append(events, ev) }); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			for _, sink := range s.Events {
+				if err := sink.InTx(ctx, tx, ev); err != nil {
+					return fmt.Errorf("record event %s: %w", ev.Type, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		for _, sink := range s.Events {
+			sink.AfterCommit(ctx, ev)
+		}
+	}
+	return nil
+}
+
+func (s *Service) surveyEvent(typ string, sv *db.Survey) Event {
+	cp := *sv
+	return Event{Type: typ, TenantID: sv.TenantID, At: s.now(), Survey: &cp}
+}
+
+// IntakeResult says what an intake did.
+type IntakeResult struct {
+	Survey  *db.Survey // nil when skipped
+	Created bool
+	Skipped string // why nothing was stored, e.g. "csat_disabled"
+}
+
+// Skip reasons.
+const SkipDisabled = "csat_disabled"
+
+// Intake records a resolved conversation of the context's tenant and
+// schedules its survey. It is idempotent per conversation.
+func (s *Service) Intake(ctx context.Context, in IntakeInput) (IntakeResult, error) {
+	tenantID, err := tenants.Require(ctx, tenants.ScopeWrite)
+	if err != nil {
+		return IntakeResult{}, err
+	}
+	now := s.now()
+	if err := in.Normalize(now); err != nil {
+		return IntakeResult{}, err
+	}
+	var res IntakeResult
+	err = s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		if existing, err := db.GetSurveyByConversation(ctx, tx, tenantID, in.ConversationID); err == nil {
+			res = IntakeResult{Survey: existing}
+			return nil
+		} else if !errors.Is(err, errs.ErrNotFound) {
+			return err
+		}
+		cfg, err := db.GetConfig(ctx, tx, tenantID)
+		if err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+		if !cfg.Enabled {
+			res = IntakeResult{Skipped: SkipDisabled}
+			return nil
+		}
+		sv := &db.Survey{
+			TenantID:       tenantID,
+			ID:             secret.ID("csat_"),
+			ConversationID: in.ConversationID,
+			ContactEmail:   in.ContactEmail,
+			ContactName:    in.ContactName,
+			AgentID:        in.AgentID,
+			TeamID:         in.TeamID,
+			Channel:        in.Channel,
+			Locale:         in.Locale,
+			Status:         db.StatusPending,
+			ResolvedAt:     *in.ResolvedAt,
+			ScheduledFor:   ScheduledFor(*in.ResolvedAt, configOf(cfg)),
+			CreatedAt:      now,
+			UpdatedAt:      now,
+		}
+		created, err := db.InsertSurvey(ctx, tx, sv)
+		if err != nil {
+			return err
+		}
+		res = IntakeResult{Survey: sv, Created: created}
+		if created {
+			emit(s.surveyEvent(EventScheduled, sv))
+		}
+		return nil
+	})
+	if err != nil {
+		return IntakeResult{}, fmt.Errorf("intake: %w", err)
+	}
+	if res.Created {
+		// Postgres holds what is due; if Redis is down the sweep enqueues it.
+		if err := s.Jobs.ScheduleSend(ctx, tenantID, res.Survey.ID, res.Survey.ScheduledFor); err != nil {
+			s.log().Warn("enqueue send failed; the sweep will retry", "tenant_id", tenantID, "survey_id", res.Survey.ID, "err", err)
+		}
+	}
+	return res, nil
+}
+
+// Get returns one survey of the context's tenant.
+func (s *Service) Get(ctx context.Context, id string) (*db.Survey, error) {
+	tenantID, err := tenants.Require(ctx, tenants.ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	return db.GetSurvey(ctx, s.DB, tenantID, id)
+}
+
+// GetMany returns the context tenant's surveys with these ids (for
+// dataloaders); ids of other tenants are simply absent.
+func (s *Service) GetMany(ctx context.Context, ids []string) ([]db.Survey, error) {
+	tenantID, err := tenants.Require(ctx, tenants.ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	return db.GetSurveysByIDs(ctx, s.DB, tenantID, ids)
+}
+
+// Page is one page of a survey list.
+type Page struct {
+	Surveys []db.Survey
+	Total   int
+}
+
+// MaxLimit is the largest page a list returns.
+const MaxLimit = 100
+
+// List returns a page of the context tenant's surveys, newest first.
+func (s *Service) List(ctx context.Context, f db.SurveyFilter, limit, offset int) (Page, error) {
+	tenantID, err := tenants.Require(ctx, tenants.ScopeRead)
+	if err != nil {
+		return Page{}, err
+	}
+	if limit < 1 || limit > MaxLimit {
+		return Page{}, errs.New(errs.Invalid, "limit must be from 1 to %d", MaxLimit)
+	}
+	if offset < 0 {
+		return Page{}, errs.New(errs.Invalid, "offset must not be negative")
+	}
+	rows, total, err := db.ListSurveys(ctx, s.DB, tenantID, f, limit, offset)
+	if err != nil {
+		return Page{}, err
+	}
+	return Page{Surveys: rows, Total: total}, nil
+}
+
+// Config returns the context tenant's CSAT config.
+func (s *Service) Config(ctx context.Context) (*db.Config, error) {
+	tenantID, err := tenants.Require(ctx, tenants.ScopeRead)
+	if err != nil {
+		return nil, err
+	}
+	return db.GetConfig(ctx, s.DB, tenantID)
+}
+
+// UpdateConfig applies a partial update to the context tenant's config.
+func (s *Service) UpdateConfig(ctx context.Context, p ConfigPatch) (*db.Config, error) {
+	tenantID, err := tenants.Require(ctx, tenants.ScopeConfigWrite)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	var out *db.Config
+	err = s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		c, err := db.GetConfigForUpdate(ctx, tx, tenantID)
+		if err != nil {
+			return err
+		}
+		p.Apply(c)
+		c.UpdatedAt = s.now()
+		if err := db.UpdateConfig(ctx, tx, c); err != nil {
+			return err
+		}
+		out = c
+		cp := *c
+		emit(Event{Type: EventConfigUpdated, TenantID: tenantID, At: c.UpdatedAt, Config: &cp})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update config: %w", err)
+	}
+	return out, nil
+}
+
+// NewToken makes a survey link token. It carries the tenant id so the
+// lookup is routed by tenant, and 192 random bits.
+func NewToken(tenantID string) string { return tenantID + "." + secret.Token(24) }
+
+// parseToken splits a token into tenant id and hash; any malformed token
+// is simply not found.
+func parseToken(token string) (tenantID string, hash []byte, err error) {
+	i := strings.LastIndexByte(token, '.')
+	if i <= 0 || len(token) > 128 || !strings.HasPrefix(token, "ten_") || len(token)-i-1 < 22 {
+		return "", nil, errs.New(errs.NotFound, "unknown survey link")
+	}
+	return token[:i], secret.Hash(token), nil
+}
+
+// Lookup returns the survey a public link points to, without changing it.
+func (s *Service) Lookup(ctx context.Context, token string) (*db.Survey, error) {
+	tenantID, hash, err := parseToken(token)
+	if err != nil {
+		return nil, err
+	}
+	sv, err := db.GetSurveyByToken(ctx, s.DB, tenantID, hash, false)
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			return nil, errs.New(errs.NotFound, "unknown survey link")
+		}
+		return nil, err
+	}
+	return sv, nil
+}
+
+// TenantName returns the display name of a tenant, for pages.
+func (s *Service) TenantName(ctx context.Context, tenantID string) string {
+	t, err := db.GetTenant(ctx, s.DB, tenantID)
+	if err != nil {
+		return ""
+	}
+	return t.Name
+}
+
+// Rate records a one-click rating. Link scanners open every link: when
+// ScannerLimit different ratings arrive within ScannerWin, the rating is
+// cleared and the survey flagged.
+func (s *Service) Rate(ctx context.Context, token string, rating int) (*db.Survey, error) {
+	if !ValidRating(rating) {
+		return nil, errs.New(errs.Invalid, "rating must be an integer from 1 to 5")
+	}
+	return s.answer(ctx, token, func(ctx context.Context, tx bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
+		n, err := db.RecordClick(ctx, tx, sv.TenantID, sv.ID, rating, now, now.Add(-ScannerWin))
+		if err != nil {
+			return false, err
+		}
+		if n >= ScannerLimit {
+			sv.Rating, sv.RespondedAt, sv.Status, sv.Flagged = nil, nil, db.StatusSent, true
+			return false, nil
+		}
+		sv.Rating, sv.RespondedAt, sv.Status = &rating, &now, db.StatusCompleted
+		return true, nil
+	})
+}
+
+// Submit records the full survey: a rating and optional feedback (nil
+// keeps what was given before).
+func (s *Service) Submit(ctx context.Context, token string, rating int, feedback *string) (*db.Survey, error) {
+	if !ValidRating(rating) {
+		return nil, errs.Validation(map[string]string{"rating": "must be an integer from 1 to 5"})
+	}
+	if feedback != nil {
+		if err := ValidateFeedback(*feedback); err != nil {
+			return nil, err
+		}
+	}
+	return s.answer(ctx, token, func(_ context.Context, _ bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
+		sv.Rating, sv.RespondedAt, sv.Status = &rating, &now, db.StatusCompleted
+		if feedback != nil {
+			fb := strings.TrimSpace(*feedback)
+			sv.Feedback = &fb
+			if fb == "" {
+				sv.Feedback = nil
+			}
+		}
+		return true, nil
+	})
+}
+
+// answer loads and locks the survey behind a token, checks that it can be
+// answered, lets change modify it and stores the result.
+func (s *Service) answer(ctx context.Context, token string, change func(context.Context, bun.Tx, *db.Survey, time.Time) (bool, error)) (*db.Survey, error) {
+	tenantID, hash, err := parseToken(token)
+	if err != nil {
+		return nil, err
+	}
+	var out *db.Survey
+	err = s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		sv, err := db.GetSurveyByToken(ctx, tx, tenantID, hash, true)
+		if err != nil {
+			if errors.Is(err, errs.ErrNotFound) {
+				return errs.New(errs.NotFound, "unknown survey link")
+			}
+			return err
+		}
+		now := s.now()
+		if err := Answerable(sv, now); err != nil {
+			return err
+		}
+		from := sv.Status
+		completed, err := change(ctx, tx, sv, now)
+		if err != nil {
+			return err
+		}
+		if !CanTransition(from, sv.Status) {
+			return fmt.Errorf("survey %s: %s to %s is not allowed", sv.ID, from, sv.Status)
+		}
+		ok, err := db.UpdateSurvey(ctx, tx, sv, from, "rating", "feedback", "responded_at", "status", "flagged")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("survey %s changed under its lock", sv.ID)
+		}
+		if completed {
+			emit(s.surveyEvent(EventCompleted, sv))
+		} else {
+			emit(s.surveyEvent(EventRatingCleared, sv))
+		}
+		out = sv
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ErrNotDue means a send task ran before its survey was due.
+var ErrNotDue = errors.New("survey not due yet")
+
+// SendOutcome says what a send task did.
+type SendOutcome string
+
+const (
+	OutcomeSent    SendOutcome = "sent"
+	OutcomeExpired SendOutcome = "expired" // disabled, or its window passed
+	OutcomeNoop    SendOutcome = "noop"    // already handled, or being handled
+)
+
+// Send emails a pending survey once. The row stays locked from the check
+// to the status change, so a duplicate task or a racing sweep finds it
+// locked or no longer pending and does nothing.
+func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutcome, error) {
+	if tenantID == "" {
+		return OutcomeNoop, errs.ErrNoTenant
+	}
+	outcome := OutcomeNoop
+	var expiresAt time.Time
+	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		sv, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
+		if errors.Is(err, errs.ErrNotFound) {
+			return nil // gone, or another worker holds it
+		}
+		if err != nil {
+			return err
+		}
+		if sv.Status != db.StatusPending {
+			return nil
+		}
+		dbCfg, err := db.GetConfig(ctx, tx, tenantID)
+		if err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+		cfg, now := configOf(dbCfg), s.now()
+		if now.Before(sv.ScheduledFor.Add(-2 * time.Second)) {
+			return ErrNotDue
+		}
+		if !cfg.Enabled || WindowPassed(sv.ScheduledFor, cfg, now) {
+			sv.Status = db.StatusExpired
+			if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status"); err != nil {
+				return err
+			}
+			emit(s.surveyEvent(EventExpired, sv))
+			outcome = OutcomeExpired
+			return nil
+		}
+		token := NewToken(tenantID)
+		msg, err := s.render(ctx, tx, sv, token)
+		if err != nil {
+			return err
+		}
+		if err := s.Mailer.Send(ctx, msg); err != nil {
+			return fmt.Errorf("send survey email: %w", err)
+		}
+		exp := ExpiresAt(now, cfg)
+		sv.Status, sv.SentAt, sv.ExpiresAt, sv.TokenHash = db.StatusSent, &now, &exp, secret.Hash(token)
+		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status", "sent_at", "expires_at", "token_hash"); err != nil {
+			return err
+		}
+		emit(s.surveyEvent(EventSent, sv))
+		outcome, expiresAt = OutcomeSent, exp
+		return nil
+	})
+	if err != nil {
+		return OutcomeNoop, err
+	}
+	if outcome == OutcomeSent {
+		if err := s.Jobs.ScheduleExpire(ctx, tenantID, surveyID, expiresAt); err != nil {
+			s.log().Warn("enqueue expiry failed; the sweep will expire it", "tenant_id", tenantID, "survey_id", surveyID, "err", err)
+		}
+	}
+	return outcome, nil
+}
+
+// Links are the public URLs of a survey token.
+type Links struct {
+	Rate   [5]string
+	Survey string
+}
+
+// LinksFor builds the public links for a token.
+func (s *Service) LinksFor(token string) Links {
+	base := strings.TrimRight(s.BaseURL, "/")
+	var l Links
+	for i := range l.Rate {
+		l.Rate[i] = fmt.Sprintf("%s/api/v1/csat/rate?token=%s&rating=%d", base, token, i+1)
+	}
+	l.Survey = base + "/s/" + token
+	return l
+}
+
+func (s *Service) render(ctx context.Context, tx bun.IDB, sv *db.Survey, token string) (mail.Message, error) {
+	t, err := db.GetTenant(ctx, tx, sv.TenantID)
+	if err != nil {
+		return mail.Message{}, fmt.Errorf("load tenant: %w", err)
+	}
+	links := s.LinksFor(token)
+	e, err := view.SurveyEmail(view.EmailData{
+		TenantName:     t.Name,
+		ContactName:    sv.ContactName,
+		ConversationID: sv.ConversationID,
+		Locale:         sv.Locale,
+		RateURLs:       links.Rate,
+		SurveyURL:      links.Survey,
+	})
+	if err != nil {
+		return mail.Message{}, err
+	}
+	return mail.Message{
+		To: sv.ContactEmail, ToName: sv.ContactName, Subject: e.Subject, HTML: e.HTML, Text: e.Text,
+		Headers: map[string]string{"X-CSAT-Survey-ID": sv.ID},
+	}, nil
+}
+
+// Expire marks one sent survey expired once its link expired.
+func (s *Service) Expire(ctx context.Context, tenantID, surveyID string) (bool, error) {
+	if tenantID == "" {
+		return false, errs.ErrNoTenant
+	}
+	done := false
+	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		sv, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
+		if errors.Is(err, errs.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if sv.Status != db.StatusSent || sv.ExpiresAt == nil || s.now().Before(*sv.ExpiresAt) {
+			return nil
+		}
+		sv.Status = db.StatusExpired
+		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusSent, "status"); err != nil {
+			return err
+		}
+		emit(s.surveyEvent(EventExpired, sv))
+		done = true
+		return nil
+	})
+	return done, err
+}
+
+// SweepResult counts what a sweep did.
+type SweepResult struct {
+	Tenants  int
+	Enqueued int
+	Expired  int
+}
+
+// Sweep makes Postgres the source of truth for what is due: it expires
+// sent surveys whose links expired and enqueues every pending survey due
+// before now+horizon. Tasks are idempotent, so enqueueing one that is
+// already queued is harmless.
+func (s *Service) Sweep(ctx context.Context, horizon time.Duration) (SweepResult, error) {
+	ids, err := db.ListTenantIDs(ctx, s.DB)
+	if err != nil {
+		return SweepResult{}, err
+	}
+	res := SweepResult{Tenants: len(ids)}
+	now := s.now()
+	for _, tenantID := range ids {
+		n, err := s.expireOverdue(ctx, tenantID, now)
+		res.Expired += n
+		if err != nil {
+			return res, fmt.Errorf("sweep tenant %s: %w", tenantID, err)
+		}
+		n, err = s.enqueueDue(ctx, tenantID, now.Add(horizon))
+		res.Enqueued += n
+		if err != nil {
+			return res, fmt.Errorf("sweep tenant %s: %w", tenantID, err)
+		}
+	}
+	return res, nil
+}
+
+const sweepBatch = 1000
+
+func (s *Service) expireOverdue(ctx context.Context, tenantID string, now time.Time) (int, error) {
+	total := 0
+	for {
+		var batch []db.Survey
+		err := s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+			var err error
+			batch, err = db.ExpireSent(ctx, tx, tenantID, now, sweepBatch)
+			for i := range batch {
+				emit(s.surveyEvent(EventExpired, &batch[i]))
+			}
+			return err
+		})
+		total += len(batch)
+		if err != nil || len(batch) < sweepBatch {
+			return total, err
+		}
+	}
+}
+
+func (s *Service) enqueueDue(ctx context.Context, tenantID string, before time.Time) (int, error) {
+	n := 0
+	due, err := db.DuePending(ctx, s.DB, tenantID, before, 20*sweepBatch)
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range due {
+		if err := s.Jobs.ScheduleSend(ctx, tenantID, d.ID, d.ScheduledFor); err != nil {
+			return n, fmt.Errorf("enqueue send: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

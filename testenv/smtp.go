@@ -1,0 +1,176 @@
+package testenv
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Email is one message the SMTP server accepted.
+type Email struct {
+	From    string
+	To      []string
+	Header  mail.Header
+	Subject string
+	Text    string
+	HTML    string
+	Raw     []byte
+}
+
+// SMTPServer is an in-process SMTP server that keeps what it receives.
+type SMTPServer struct {
+	Addr string
+	mu   sync.Mutex
+	msgs []Email
+	fail func(to string) bool
+}
+
+// SetFail makes DATA fail for recipients fail reports (a simulated
+// outage); nil ends it.
+func (s *SMTPServer) SetFail(fail func(to string) bool) {
+	s.mu.Lock()
+	s.fail = fail
+	s.mu.Unlock()
+}
+
+// SMTP starts an SMTP server on a loopback port until the test ends.
+func SMTP(tb testing.TB) *SMTPServer {
+	tb.Helper()
+	s := &SMTPServer{}
+	srv := smtp.NewServer(backend{s})
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("smtp listen: %v", err)
+	}
+	s.Addr = ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	tb.Cleanup(func() { _ = srv.Close() })
+	return s
+}
+
+// URL is the SMTP_URL of the server.
+func (s *SMTPServer) URL() string { return "smtp://" + s.Addr }
+
+// Messages returns a copy of what arrived so far.
+func (s *SMTPServer) Messages() []Email {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Email(nil), s.msgs...)
+}
+
+// To returns the messages sent to addr.
+func (s *SMTPServer) To(addr string) []Email {
+	var out []Email
+	for _, m := range s.Messages() {
+		for _, to := range m.To {
+			if strings.EqualFold(to, addr) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// WaitFor polls until n messages went to addr and returns them.
+func (s *SMTPServer) WaitFor(tb testing.TB, addr string, n int, timeout time.Duration) []Email {
+	tb.Helper()
+	Eventually(tb, timeout, "email to "+addr, func() bool { return len(s.To(addr)) >= n })
+	return s.To(addr)
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s"'<>]+`)
+
+// Links returns the URLs in the text part, in order.
+func (e Email) Links() []string { return linkRE.FindAllString(e.Text, -1) }
+
+type backend struct{ s *SMTPServer }
+
+func (b backend) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{s: b.s}, nil }
+
+type session struct {
+	s    *SMTPServer
+	from string
+	to   []string
+}
+
+func (x *session) Reset()        { x.from, x.to = "", nil }
+func (x *session) Logout() error { return nil }
+func (x *session) Mail(from string, _ *smtp.MailOptions) error {
+	x.from = from
+	return nil
+}
+func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.to = append(x.to, to)
+	return nil
+}
+
+func (x *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	x.s.mu.Lock()
+	fail := x.s.fail
+	x.s.mu.Unlock()
+	for _, to := range x.to {
+		if fail != nil && fail(to) {
+			return &smtp.SMTPError{Code: 451, Message: "try again later"}
+		}
+	}
+	e := Email{From: x.from, To: x.to, Raw: raw}
+	if m, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
+		e.Header = m.Header
+		e.Subject, _ = new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+		parsePart(m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"), m.Body, &e)
+	}
+	x.s.mu.Lock()
+	x.s.msgs = append(x.s.msgs, e)
+	x.s.mu.Unlock()
+	return nil
+}
+
+func parsePart(contentType, encoding string, body io.Reader, e *Email) {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextRawPart()
+			if err != nil {
+				return
+			}
+			parsePart(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p, e)
+		}
+	}
+	var rd = body
+	switch strings.ToLower(encoding) {
+	case "quoted-printable":
+		rd = quotedprintable.NewReader(body)
+	case "base64":
+		rd = newBase64(body)
+	}
+	b, _ := io.ReadAll(rd)
+	switch mt {
+	case "text/plain":
+		e.Text = string(b)
+	case "text/html":
+		e.HTML = string(b)
+	}
+}
