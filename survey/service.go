@@ -53,9 +53,22 @@ func (s *Service) log() *slog.Logger {
 	return slog.Default()
 }
 
-// tx runs fn in a transaction, gives its events to the sinks inside it and,
-// once committed, after it.
-func (s *Service) tx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx, emit func(Event)) error) error {
+// read runs fn with a handle for reading one tenant's data. Every access to
+// tenant data goes through read or tx, the one place where the tenant is
+// bound to the connection.
+func (s *Service) read(ctx context.Context, tenantID string, fn func(ctx context.Context, idb bun.IDB) error) error {
+	if tenantID == "" {
+		return errs.ErrNoTenant
+	}
+	return fn(ctx, s.DB)
+}
+
+// tx runs fn in a transaction on one tenant's data, gives its events to the
+// sinks inside it and, once committed, after it.
+func (s *Service) tx(ctx context.Context, tenantID string, fn func(ctx context.Context, tx bun.Tx, emit func(Event)) error) error {
+	if tenantID == "" {
+		return errs.ErrNoTenant
+	}
 	var events []Event
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		events = events[:0]
@@ -109,7 +122,7 @@ func (s *Service) Intake(ctx context.Context, in IntakeInput) (IntakeResult, err
 		return IntakeResult{}, err
 	}
 	var res IntakeResult
-	err = s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
 		if existing, err := db.GetSurveyByConversation(ctx, tx, tenantID, in.ConversationID); err == nil {
 			res = IntakeResult{Survey: existing}
 			return nil
@@ -168,7 +181,12 @@ func (s *Service) Get(ctx context.Context, id string) (*db.Survey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return db.GetSurvey(ctx, s.DB, tenantID, id)
+	var sv *db.Survey
+	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+		sv, err = db.GetSurvey(ctx, idb, tenantID, id)
+		return err
+	})
+	return sv, err
 }
 
 // GetMany returns the context tenant's surveys with these ids (for
@@ -178,7 +196,12 @@ func (s *Service) GetMany(ctx context.Context, ids []string) ([]db.Survey, error
 	if err != nil {
 		return nil, err
 	}
-	return db.GetSurveysByIDs(ctx, s.DB, tenantID, ids)
+	var out []db.Survey
+	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+		out, err = db.GetSurveysByIDs(ctx, idb, tenantID, ids)
+		return err
+	})
+	return out, err
 }
 
 // Page is one page of a survey list.
@@ -202,7 +225,12 @@ func (s *Service) List(ctx context.Context, f db.SurveyFilter, limit, offset int
 	if offset < 0 {
 		return Page{}, errs.New(errs.Invalid, "offset must not be negative")
 	}
-	rows, total, err := db.ListSurveys(ctx, s.DB, tenantID, f, limit, offset)
+	var rows []db.Survey
+	var total int
+	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+		rows, total, err = db.ListSurveys(ctx, idb, tenantID, f, limit, offset)
+		return err
+	})
 	if err != nil {
 		return Page{}, err
 	}
@@ -215,7 +243,12 @@ func (s *Service) Config(ctx context.Context) (*db.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return db.GetConfig(ctx, s.DB, tenantID)
+	var c *db.Config
+	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+		c, err = db.GetConfig(ctx, idb, tenantID)
+		return err
+	})
+	return c, err
 }
 
 // UpdateConfig applies a partial update to the context tenant's config.
@@ -228,7 +261,7 @@ func (s *Service) UpdateConfig(ctx context.Context, p ConfigPatch) (*db.Config, 
 		return nil, err
 	}
 	var out *db.Config
-	err = s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
 		c, err := db.GetConfigForUpdate(ctx, tx, tenantID)
 		if err != nil {
 			return err
@@ -269,7 +302,11 @@ func (s *Service) Lookup(ctx context.Context, token string) (*db.Survey, error) 
 	if err != nil {
 		return nil, err
 	}
-	sv, err := db.GetSurveyByToken(ctx, s.DB, tenantID, hash, false)
+	var sv *db.Survey
+	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+		sv, err = db.GetSurveyByToken(ctx, idb, tenantID, hash, false)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			return nil, errs.New(errs.NotFound, "unknown survey link")
@@ -281,11 +318,15 @@ func (s *Service) Lookup(ctx context.Context, token string) (*db.Survey, error) 
 
 // TenantName returns the display name of a tenant, for pages.
 func (s *Service) TenantName(ctx context.Context, tenantID string) string {
-	t, err := db.GetTenant(ctx, s.DB, tenantID)
-	if err != nil {
-		return ""
-	}
-	return t.Name
+	var name string
+	_ = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) error {
+		t, err := db.GetTenant(ctx, idb, tenantID)
+		if err == nil {
+			name = t.Name
+		}
+		return err
+	})
+	return name
 }
 
 // Rate records a one-click rating. Link scanners open every link: when
@@ -341,7 +382,7 @@ func (s *Service) answer(ctx context.Context, token string, change func(context.
 		return nil, err
 	}
 	var out *db.Survey
-	err = s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
 		sv, err := db.GetSurveyByToken(ctx, tx, tenantID, hash, true)
 		if err != nil {
 			if errors.Is(err, errs.ErrNotFound) {
@@ -403,7 +444,7 @@ func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutc
 	}
 	outcome := OutcomeNoop
 	var expiresAt time.Time
-	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+	err := s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
 		sv, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
 		if errors.Is(err, errs.ErrNotFound) {
 			return nil // gone, or another worker holds it
@@ -505,7 +546,7 @@ func (s *Service) Expire(ctx context.Context, tenantID, surveyID string) (bool, 
 		return false, errs.ErrNoTenant
 	}
 	done := false
-	err := s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+	err := s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
 		sv, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
 		if errors.Is(err, errs.ErrNotFound) {
 			return nil
@@ -566,7 +607,7 @@ func (s *Service) expireOverdue(ctx context.Context, tenantID string, now time.T
 	total := 0
 	for {
 		var batch []db.Survey
-		err := s.tx(ctx, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		err := s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
 			var err error
 			batch, err = db.ExpireSent(ctx, tx, tenantID, now, sweepBatch)
 			for i := range batch {
@@ -583,7 +624,11 @@ func (s *Service) expireOverdue(ctx context.Context, tenantID string, now time.T
 
 func (s *Service) enqueueDue(ctx context.Context, tenantID string, before time.Time) (int, error) {
 	n := 0
-	due, err := db.DuePending(ctx, s.DB, tenantID, before, 20*sweepBatch)
+	var due []db.DueRef
+	err := s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+		due, err = db.DuePending(ctx, idb, tenantID, before, 20*sweepBatch)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
