@@ -1,0 +1,45 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfigDefaults(t *testing.T) {
+	c, err := LoadConfig(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/csat?sslmode=disable" || c.RedisURL != "redis://127.0.0.1:6379/0" ||
+		c.HTTPAddr != ":8080" || c.PublicBaseURL != "http://localhost:8080" || c.SMTPURL != "" ||
+		c.ReconcileInterval != time.Minute || !c.AutoMigrate || c.Role != RoleAll || c.ShutdownTimeout != 25*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestLoadConfigInvalid(t *testing.T) {
+	for _, c := range []struct{ name, value string }{
+		{"CSAT_RECONCILE_INTERVAL", "5"},
+		{"CSAT_RECONCILE_INTERVAL", "-1m"},
+		{"CSAT_AUTO_MIGRATE", "maybe"},
+		{"DATABASE_URL", "mysql://x/y"},
+		{"REDIS_URL", "127.0.0.1:6379"},
+		{"PUBLIC_BASE_URL", "localhost:8080"},
+		{"SMTP_URL", "mailpit:1025"},
+		{"CSAT_ROLE", "boss"},
+		{"WORKER_CONCURRENCY", "0"},
+		{"SHUTDOWN_TIMEOUT", "soon"},
+		{"LOG_LEVEL", "loud"},
+	} {
+		_, err := LoadConfig(func(k string) string {
+			if k == c.name {
+				return c.value
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), c.name) {
+			t.Errorf("%s=%q: error %v should name the variable", c.name, c.value, err)
+		}
+	}
+}
