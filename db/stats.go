@@ -1,0 +1,148 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+)
+
+// Analytics dimensions, as stored in survey_stats_hourly.dim.
+const (
+	DimAgent   = "agent"
+	DimTeam    = "team"
+	DimChannel = "channel"
+)
+
+// StatsQuery asks for survey counts in consecutive time buckets.
+type StatsQuery struct {
+	// Bounds are the bucket edges: bucket i (1-based) holds the surveys
+	// sent in [Bounds[i-1], Bounds[i]). At least two, ascending.
+	Bounds  []time.Time
+	AgentID string // filters; "" does not filter
+	TeamID  string
+	Channel string
+	GroupBy string // "", DimAgent, DimTeam or DimChannel
+}
+
+// StatRow counts the surveys of one bucket (and one key when grouped).
+type StatRow struct {
+	Bucket  int    `bun:"bucket"`
+	Key     string `bun:"key"` // "" when not grouped, or for surveys without the attribute
+	Sent    int    `bun:"sent"`
+	Ratings [5]int `bun:"-"`
+	R1      int    `bun:"r1"`
+	R2      int    `bun:"r2"`
+	R3      int    `bun:"r3"`
+	R4      int    `bun:"r4"`
+	R5      int    `bun:"r5"`
+}
+
+// dims lists the dimensions q touches: its filters and its grouping.
+func (q StatsQuery) dims() map[string]string {
+	d := map[string]string{}
+	for dim, v := range map[string]string{DimAgent: q.AgentID, DimTeam: q.TeamID, DimChannel: q.Channel} {
+		if v != "" {
+			d[dim] = v
+		}
+	}
+	if q.GroupBy != "" {
+		if _, ok := d[q.GroupBy]; !ok {
+			d[q.GroupBy] = ""
+		}
+	}
+	return d
+}
+
+// UsesRollup reports whether the hourly rollup can answer q: every bucket
+// edge is a whole UTC hour (true for every timezone with whole-hour
+// offsets) and q touches at most one dimension. Otherwise the raw surveys
+// answer, through the (tenant_id, sent_at) index.
+func (q StatsQuery) UsesRollup() bool {
+	for _, b := range q.Bounds {
+		if !b.Equal(b.Truncate(time.Hour)) {
+			return false
+		}
+	}
+	return len(q.dims()) <= 1
+}
+
+// SurveyStats counts the tenant's sent surveys and their ratings per bucket
+// (and per key of q.GroupBy). Buckets and keys without surveys are absent.
+func SurveyStats(ctx context.Context, idb bun.IDB, tenantID string, q StatsQuery) ([]StatRow, error) {
+	if len(q.Bounds) < 2 {
+		return nil, fmt.Errorf("survey stats: need at least two bucket bounds")
+	}
+	bounds := make([]time.Time, len(q.Bounds))
+	for i, b := range q.Bounds {
+		bounds[i] = b.UTC()
+	}
+	var sq *bun.SelectQuery
+	if q.UsesRollup() {
+		sq = rollupStats(idb, tenantID, q, bounds)
+	} else {
+		sq = rawStats(idb, tenantID, q, bounds)
+	}
+	var out []StatRow
+	if err := sq.Scan(ctx, &out); err != nil {
+		return nil, fmt.Errorf("survey stats: %w", err)
+	}
+	for i := range out {
+		r := &out[i]
+		r.Ratings = [5]int{r.R1, r.R2, r.R3, r.R4, r.R5}
+	}
+	return out, nil
+}
+
+func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time) *bun.SelectQuery {
+	dim, key := "all", ""
+	for d, v := range q.dims() {
+		dim, key = d, v
+	}
+	sq := idb.NewSelect().TableExpr("survey_stats_hourly AS h").
+		ColumnExpr("width_bucket(h.hour, ?::timestamptz[]) AS bucket", pgdialect.Array(bounds)).
+		ColumnExpr("sum(h.sent) AS sent, sum(h.r1) AS r1, sum(h.r2) AS r2, sum(h.r3) AS r3, sum(h.r4) AS r4, sum(h.r5) AS r5").
+		Where("h.tenant_id = ?", tenantID).
+		Where("h.dim = ?", dim).
+		Where("h.hour >= ? AND h.hour < ?", bounds[0], bounds[len(bounds)-1]).
+		GroupExpr("bucket")
+	if q.GroupBy != "" && key == "" {
+		return sq.ColumnExpr("h.dim_key AS key").GroupExpr("h.dim_key")
+	}
+	sq = sq.ColumnExpr("? AS key", key)
+	if dim != "all" {
+		sq = sq.Where("h.dim_key = ?", key)
+	}
+	return sq
+}
+
+var dimColumn = map[string]string{DimAgent: "s.agent_id", DimTeam: "s.team_id", DimChannel: "s.channel"}
+
+func rawStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time) *bun.SelectQuery {
+	sq := idb.NewSelect().TableExpr("surveys AS s").
+		ColumnExpr("width_bucket(s.sent_at, ?::timestamptz[]) AS bucket", pgdialect.Array(bounds)).
+		ColumnExpr("count(*) AS sent").
+		ColumnExpr("count(*) FILTER (WHERE s.rating = 1) AS r1, count(*) FILTER (WHERE s.rating = 2) AS r2").
+		ColumnExpr("count(*) FILTER (WHERE s.rating = 3) AS r3, count(*) FILTER (WHERE s.rating = 4) AS r4").
+		ColumnExpr("count(*) FILTER (WHERE s.rating = 5) AS r5").
+		Where("s.tenant_id = ?", tenantID).
+		Where("s.sent_at >= ? AND s.sent_at < ?", bounds[0], bounds[len(bounds)-1]).
+		GroupExpr("bucket")
+	if q.AgentID != "" {
+		sq = sq.Where("s.agent_id = ?", q.AgentID)
+	}
+	if q.TeamID != "" {
+		sq = sq.Where("s.team_id = ?", q.TeamID)
+	}
+	if q.Channel != "" {
+		sq = sq.Where("s.channel = ?", q.Channel)
+	}
+	if col, ok := dimColumn[q.GroupBy]; ok {
+		sq = sq.ColumnExpr("coalesce(?, '') AS key", bun.Safe(col)).GroupExpr("key")
+	} else {
+		sq = sq.ColumnExpr("'' AS key")
+	}
+	return sq
+}

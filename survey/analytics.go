@@ -1,0 +1,366 @@
+package survey
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/errs"
+	"github.com/csat/csat/tenants"
+)
+
+// Analytics limits and defaults.
+const (
+	DateLayout       = "2006-01-02"
+	MaxAnalyticsDays = 366 // days in a range, both ends included
+	DefaultDays      = 30  // the default range: the last 30 days ending today
+)
+
+// AnalyticsFilter narrows analytics to one agent, team and/or channel;
+// empty fields do not filter.
+type AnalyticsFilter struct {
+	AgentID string
+	TeamID  string
+	Channel string
+}
+
+// AnalyticsQuery asks for the analytics of a date range. Dates are
+// YYYY-MM-DD days in Timezone (an IANA name, "" for UTC), both included.
+// An empty EndDate is today; an empty StartDate is 29 days before the end.
+type AnalyticsQuery struct {
+	StartDate string
+	EndDate   string
+	Timezone  string
+	Filter    AnalyticsFilter
+}
+
+// Granularity is the size of a trend bucket.
+type Granularity string
+
+const (
+	Day   Granularity = "DAY"
+	Week  Granularity = "WEEK" // ISO weeks, Monday to Sunday
+	Month Granularity = "MONTH"
+)
+
+// Dimension is what a breakdown groups by.
+type Dimension string
+
+const (
+	ByAgent   Dimension = "AGENT"
+	ByTeam    Dimension = "TEAM"
+	ByChannel Dimension = "CHANNEL"
+)
+
+var dimColumns = map[Dimension]string{ByAgent: db.DimAgent, ByTeam: db.DimTeam, ByChannel: db.DimChannel}
+
+// Period is the normalized range of an analytics answer.
+type Period struct {
+	Start    string // YYYY-MM-DD
+	End      string // YYYY-MM-DD, included
+	Timezone string // IANA name; "UTC" by default
+}
+
+// Counts are the numbers behind every analytics figure.
+type Counts struct {
+	Sent         int
+	Distribution [5]int // responses per rating, index rating-1
+}
+
+// Responses is how many of the sent surveys hold a rating.
+func (c Counts) Responses() int {
+	n := 0
+	for _, v := range c.Distribution {
+		n += v
+	}
+	return n
+}
+
+// ResponseRate is responses / sent × 100, rounded to one decimal; 0 when
+// nothing was sent.
+func (c Counts) ResponseRate() float64 { return ratio(int64(c.Responses())*100, int64(c.Sent)) }
+
+// AverageRating is the mean rating of the responses rounded to one
+// decimal; nil when there are none.
+func (c Counts) AverageRating() *float64 {
+	n := c.Responses()
+	if n == 0 {
+		return nil
+	}
+	var sum int64
+	for i, v := range c.Distribution {
+		sum += int64(i+1) * int64(v)
+	}
+	avg := ratio(sum, int64(n))
+	return &avg
+}
+
+// SatisfactionScore is the share of 4 and 5 ratings among the responses,
+// in percent, rounded to one decimal; 0 when there are none.
+func (c Counts) SatisfactionScore() float64 {
+	return ratio(int64(c.Distribution[3]+c.Distribution[4])*100, int64(c.Responses()))
+}
+
+func (c *Counts) add(r db.StatRow) {
+	c.Sent += r.Sent
+	for i, v := range r.Ratings {
+		c.Distribution[i] += v
+	}
+}
+
+// ratio is num/den rounded half away from zero to one decimal, computed in
+// integers so 4.25 is 4.3 and never 4.2 through a float error; 0 for den 0.
+func ratio(num, den int64) float64 {
+	if den == 0 {
+		return 0
+	}
+	tenths := (num*20 + den) / (2 * den) // round(num*10/den) for num >= 0
+	return float64(tenths) / 10
+}
+
+// Analytics is the answer for one period: the documented REST figures.
+type Analytics struct {
+	Query  AnalyticsQuery // normalized: explicit dates and timezone
+	Period Period
+	Counts
+}
+
+// TrendPoint is one bucket of a trend.
+type TrendPoint struct {
+	Date string // first day of the bucket inside the period, YYYY-MM-DD
+	Counts
+}
+
+// BreakdownRow is the counts of one agent, team or channel.
+type BreakdownRow struct {
+	Key string // "" for the surveys without that attribute
+	Counts
+}
+
+// analyticsRange is a validated query: days in loc, as UTC instants.
+type analyticsRange struct {
+	q          AnalyticsQuery
+	loc        *time.Location
+	start, end time.Time // midnights in loc of the first and the last day
+}
+
+// from and to are the instants the range covers: [from, to).
+func (r analyticsRange) from() time.Time { return r.start }
+func (r analyticsRange) to() time.Time   { return r.end.AddDate(0, 0, 1) }
+
+func (r analyticsRange) period() Period {
+	return Period{Start: r.start.Format(DateLayout), End: r.end.Format(DateLayout), Timezone: r.loc.String()}
+}
+
+// ParseDate parses a YYYY-MM-DD date strictly (no time, no other layout).
+func ParseDate(s string, loc *time.Location) (time.Time, error) {
+	if len(s) != len(DateLayout) {
+		return time.Time{}, errs.New(errs.Invalid, "dates must look like 2026-03-01")
+	}
+	t, err := time.ParseInLocation(DateLayout, s, loc)
+	if err != nil {
+		return time.Time{}, errs.New(errs.Invalid, "dates must look like 2026-03-01")
+	}
+	return t, nil
+}
+
+// LoadTimezone resolves an IANA timezone name; "" is UTC. Local and
+// abbreviations that are not IANA zone names are refused.
+func LoadTimezone(name string) (*time.Location, error) {
+	if name == "" || name == "UTC" {
+		return time.UTC, nil
+	}
+	if name == "Local" || strings.ContainsAny(name, " \\") || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
+		return nil, errs.New(errs.Invalid, "timezone must be an IANA name like Europe/Berlin")
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, errs.New(errs.Invalid, "timezone must be an IANA name like Europe/Berlin")
+	}
+	return loc, nil
+}
+
+// Normalize validates q and fills in its defaults as of now: the dates are
+// days in the timezone, start not after end, at most MaxAnalyticsDays days.
+func (q AnalyticsQuery) Normalize(now time.Time) (AnalyticsQuery, error) {
+	r, err := q.resolve(now)
+	if err != nil {
+		return AnalyticsQuery{}, err
+	}
+	return r.q, nil
+}
+
+func (q AnalyticsQuery) resolve(now time.Time) (analyticsRange, error) {
+	loc, err := LoadTimezone(strings.TrimSpace(q.Timezone))
+	if err != nil {
+		return analyticsRange{}, &errs.Error{Code: errs.Invalid, Message: "timezone must be an IANA name like Europe/Berlin",
+			Fields: map[string]string{"timezone": "unknown timezone"}}
+	}
+	bad := func(field, msg string) error {
+		return &errs.Error{Code: errs.Invalid, Message: field + ": " + msg, Fields: map[string]string{field: msg}}
+	}
+	var start, end time.Time
+	if q.EndDate == "" {
+		n := now.In(loc)
+		end = time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc)
+	} else if end, err = ParseDate(q.EndDate, loc); err != nil {
+		return analyticsRange{}, bad("end_date", "must be a date like 2026-03-08")
+	}
+	if q.StartDate == "" {
+		start = end.AddDate(0, 0, -(DefaultDays - 1))
+	} else if start, err = ParseDate(q.StartDate, loc); err != nil {
+		return analyticsRange{}, bad("start_date", "must be a date like 2026-03-01")
+	}
+	if start.After(end) {
+		return analyticsRange{}, bad("start_date", "must not be after end_date")
+	}
+	if days := daysBetween(start, end) + 1; days > MaxAnalyticsDays {
+		return analyticsRange{}, bad("end_date", "the range must not span more than 366 days")
+	}
+	for field, v := range map[string]string{"agent_id": q.Filter.AgentID, "team_id": q.Filter.TeamID, "channel": q.Filter.Channel} {
+		if msg := checkText(v, MaxIDLength); msg != "" {
+			return analyticsRange{}, bad(field, msg)
+		}
+	}
+	q.StartDate, q.EndDate, q.Timezone = start.Format(DateLayout), end.Format(DateLayout), loc.String()
+	return analyticsRange{q: q, loc: loc, start: start, end: end}, nil
+}
+
+// daysBetween counts calendar days from a to b (both midnights in one
+// location), immune to DST days of 23 or 25 hours.
+func daysBetween(a, b time.Time) int {
+	ua := time.Date(a.Year(), a.Month(), a.Day(), 0, 0, 0, 0, time.UTC)
+	ub := time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, time.UTC)
+	return int(ub.Sub(ua).Hours() / 24)
+}
+
+// buckets returns the bucket edges of the range for g: the first starts at
+// the range start, the others on calendar boundaries (Mondays, 1sts) in the
+// range's timezone, the last ends with the range.
+func (r analyticsRange) buckets(g Granularity) ([]time.Time, error) {
+	next := func(t time.Time) time.Time { return t.AddDate(0, 0, 1) }
+	switch g {
+	case Day:
+	case Week:
+		next = func(t time.Time) time.Time {
+			d := (8 - int(t.Weekday())) % 7 // days to the next Monday
+			if d == 0 {
+				d = 7
+			}
+			return t.AddDate(0, 0, d)
+		}
+	case Month:
+		next = func(t time.Time) time.Time { return time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, t.Location()) }
+	default:
+		return nil, errs.New(errs.Invalid, "granularity must be DAY, WEEK or MONTH")
+	}
+	edges := []time.Time{r.from()}
+	for t := next(r.from()); t.Before(r.to()); t = next(t) {
+		edges = append(edges, t)
+	}
+	return append(edges, r.to()), nil
+}
+
+func (f AnalyticsFilter) stats(bounds []time.Time, groupBy string) db.StatsQuery {
+	return db.StatsQuery{Bounds: bounds, AgentID: f.AgentID, TeamID: f.TeamID, Channel: f.Channel, GroupBy: groupBy}
+}
+
+// stats validates q for the context's tenant and runs one stats query.
+func (s *Service) stats(ctx context.Context, q AnalyticsQuery, g Granularity, groupBy string) (analyticsRange, []time.Time, []db.StatRow, error) {
+	tenantID, err := tenants.Require(ctx, tenants.ScopeRead)
+	if err != nil {
+		return analyticsRange{}, nil, nil, err
+	}
+	r, err := q.resolve(s.now())
+	if err != nil {
+		return analyticsRange{}, nil, nil, err
+	}
+	bounds := []time.Time{r.from(), r.to()}
+	if g != "" {
+		if bounds, err = r.buckets(g); err != nil {
+			return analyticsRange{}, nil, nil, err
+		}
+	}
+	sq := r.q.Filter.stats(bounds, groupBy)
+	var rows []db.StatRow
+	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+		rows, err = db.SurveyStats(ctx, idb, tenantID, sq)
+		return err
+	})
+	return r, bounds, rows, err
+}
+
+// Analytics returns the context tenant's survey figures for a period: a
+// survey counts as sent when its sent_at falls on a day of the period (in
+// the timezone); responses are those sent surveys holding a rating.
+func (s *Service) Analytics(ctx context.Context, q AnalyticsQuery) (*Analytics, error) {
+	r, _, rows, err := s.stats(ctx, q, "", "")
+	if err != nil {
+		return nil, err
+	}
+	a := &Analytics{Query: r.q, Period: r.period()}
+	for _, row := range rows {
+		a.add(row)
+	}
+	return a, nil
+}
+
+// Trend returns the period's figures per day, week or month; every bucket
+// of the period is present, empty ones with zeros.
+func (s *Service) Trend(ctx context.Context, q AnalyticsQuery, g Granularity) ([]TrendPoint, error) {
+	if g == "" {
+		g = Day
+	}
+	_, bounds, rows, err := s.stats(ctx, q, g, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TrendPoint, len(bounds)-1)
+	for i := range out {
+		out[i].Date = bounds[i].Format(DateLayout)
+	}
+	for _, row := range rows {
+		if row.Bucket >= 1 && row.Bucket <= len(out) {
+			out[row.Bucket-1].add(row)
+		}
+	}
+	return out, nil
+}
+
+// Breakdown returns the period's figures per agent, team or channel that
+// had surveys sent, most surveys first (then by key).
+func (s *Service) Breakdown(ctx context.Context, q AnalyticsQuery, by Dimension) ([]BreakdownRow, error) {
+	col, ok := dimColumns[by]
+	if !ok {
+		return nil, errs.New(errs.Invalid, "breakdown must be by AGENT, TEAM or CHANNEL")
+	}
+	_, _, rows, err := s.stats(ctx, q, "", col)
+	if err != nil {
+		return nil, err
+	}
+	idx := map[string]int{}
+	var out []BreakdownRow
+	for _, row := range rows {
+		i, ok := idx[row.Key]
+		if !ok {
+			i = len(out)
+			idx[row.Key] = i
+			out = append(out, BreakdownRow{Key: row.Key})
+		}
+		out[i].add(row)
+	}
+	// A key whose surveys all moved away (a re-assigned agent) leaves zero rows.
+	out = slices.DeleteFunc(out, func(b BreakdownRow) bool { return b.Sent == 0 })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Sent != out[j].Sent {
+			return out[i].Sent > out[j].Sent
+		}
+		return out[i].Key < out[j].Key
+	})
+	return out, nil
+}
