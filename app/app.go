@@ -43,20 +43,15 @@ type App struct {
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a := &App{Cfg: cfg, Log: log}
 	if cfg.AutoMigrate {
-		if err := db.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		if err := migrateAsOwner(ctx, cfg.DatabaseURL); err != nil {
 			return nil, err
 		}
 	}
 	var err error
-	if a.DB, err = db.Open(cfg.DatabaseURL, cfg.DBMaxConns); err != nil {
+	if a.DB, err = db.Open(cfg.AppDatabaseURL, cfg.DBMaxConns); err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	if cfg.AutoMigrate {
-		if err := db.Migrate(ctx, a.DB); err != nil {
-			a.DB.Close()
-			return nil, err
-		}
-	}
+	warnIfBypassingRLS(ctx, a.DB, log)
 	if a.RedisOp, err = asynq.ParseRedisURI(cfg.RedisURL); err != nil {
 		a.DB.Close()
 		return nil, fmt.Errorf("parse REDIS_URL: %w", err)
@@ -196,4 +191,33 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		worker.Shutdown() // waits for in-flight tasks up to ShutdownTimeout, requeues the rest
 	}
 	return err
+}
+
+// migrateAsOwner creates the database if missing and migrates it over a
+// short-lived connection as the owner (DATABASE_URL); the service itself
+// then connects as the app role (APP_DATABASE_URL).
+func migrateAsOwner(ctx context.Context, dsn string) error {
+	if err := db.EnsureDatabase(ctx, dsn); err != nil {
+		return err
+	}
+	owner, err := db.Open(dsn, 2)
+	if err != nil {
+		return fmt.Errorf("open database as owner: %w", err)
+	}
+	defer owner.Close()
+	return db.Migrate(ctx, owner)
+}
+
+// warnIfBypassingRLS logs when the service's role ignores row-level
+// security (a superuser, or APP_DATABASE_URL pointed at the owner): the
+// service works, but its second tenant wall is down.
+func warnIfBypassingRLS(ctx context.Context, bdb *bun.DB, log *slog.Logger) {
+	role, bypass, err := db.BypassesRLS(ctx, bdb)
+	if err != nil {
+		log.Warn("could not check the database role", "err", err)
+		return
+	}
+	if bypass {
+		log.Warn("APP_DATABASE_URL connects as a role that bypasses row-level security", "role", role)
+	}
 }

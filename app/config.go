@@ -8,11 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/csat/csat/db"
 )
 
 // Config is everything the service reads from its environment.
 type Config struct {
-	DatabaseURL       string
+	DatabaseURL       string // the owner: creates the database, migrates
+	AppDatabaseURL    string // the service: csat_app, bound by row-level security
 	RedisURL          string
 	HTTPAddr          string
 	PublicBaseURL     string
@@ -56,6 +59,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Role:          env("CSAT_ROLE", RoleAll),
 		LogLevel:      env("LOG_LEVEL", "info"),
 	}
+	c.AppDatabaseURL = env("APP_DATABASE_URL", db.AppDSN(c.DatabaseURL))
 	var err error
 	bad := func(name string, e error) error { return fmt.Errorf("invalid %s: %w", name, e) }
 	if c.ReconcileInterval, err = duration(env("CSAT_RECONCILE_INTERVAL", "1m")); err != nil {
@@ -75,6 +79,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if err := checkURL(c.DatabaseURL, "postgres", "postgresql"); err != nil {
 		return c, bad("DATABASE_URL", err)
+	}
+	if err := checkURL(c.AppDatabaseURL, "postgres", "postgresql"); err != nil {
+		return c, bad("APP_DATABASE_URL", err)
 	}
 	if err := checkURL(c.RedisURL, "redis", "rediss", "redis-sentinel"); err != nil {
 		return c, bad("REDIS_URL", err)

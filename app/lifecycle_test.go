@@ -61,7 +61,7 @@ func tokenOf(t *testing.T, link string) string {
 
 func getSurvey(t *testing.T, s *testenv.Service, tenantID, id string) *db.Survey {
 	t.Helper()
-	sv, err := db.GetSurvey(context.Background(), s.App.DB, tenantID, id)
+	sv, err := db.GetSurvey(context.Background(), s.Admin, tenantID, id)
 	if err != nil {
 		t.Fatalf("load survey: %v", err)
 	}
@@ -161,7 +161,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// After expires_at both public endpoints answer 410 whatever the job did.
-	if _, err := s.App.DB.NewRaw("UPDATE surveys SET expires_at = now() - interval '1 second' WHERE id = ?", id).Exec(context.Background()); err != nil {
+	if _, err := s.Admin.NewRaw("UPDATE surveys SET expires_at = now() - interval '1 second' WHERE id = ?", id).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if r := s.Do(t, "GET", rate[0], "", nil); r.Status != 410 {
@@ -190,7 +190,7 @@ func TestExpiryOfUnansweredSurvey(t *testing.T) {
 	id := intake(t, s, key, "conv-exp", "exp@example.com")["id"].(string)
 	s.SMTP.WaitFor(t, "exp@example.com", 1, 15*time.Second)
 	testenv.Eventually(t, 5*time.Second, "sent", func() bool { return getSurvey(t, s, tenantID, id).Status == db.StatusSent })
-	if _, err := s.App.DB.NewRaw("UPDATE surveys SET expires_at = now() WHERE id = ?", id).Exec(context.Background()); err != nil {
+	if _, err := s.Admin.NewRaw("UPDATE surveys SET expires_at = now() WHERE id = ?", id).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "expired by the sweep", func() bool { return getSurvey(t, s, tenantID, id).Status == db.StatusExpired })
@@ -220,7 +220,7 @@ func TestScannerRule(t *testing.T) {
 		t.Fatalf("scanner clicks not cleared: status %s rating %v flagged %v", got.Status, got.Rating, got.Flagged)
 	}
 	// Once the window has passed, a click records normally.
-	if _, err := s.App.DB.NewRaw("UPDATE survey_clicks SET clicked_at = clicked_at - interval '31 seconds' WHERE survey_id = ?", id).Exec(context.Background()); err != nil {
+	if _, err := s.Admin.NewRaw("UPDATE survey_clicks SET clicked_at = clicked_at - interval '31 seconds' WHERE survey_id = ?", id).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s.Do(t, "GET", rate[4], "", nil)
@@ -252,7 +252,7 @@ func TestDisabledAndLate(t *testing.T) {
 	if r.Status != 200 || r.Map(t)["status"] != "skipped" {
 		t.Fatalf("disabled intake: %d %s", r.Status, r.Body)
 	}
-	if _, err := db.GetSurveyByConversation(ctx, s.App.DB, tenantID, "skip"); err == nil {
+	if _, err := db.GetSurveyByConversation(ctx, s.Admin, tenantID, "skip"); err == nil {
 		t.Fatal("disabled intake stored a survey")
 	}
 	if n := len(s.SMTP.Messages()); n != 0 {

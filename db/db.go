@@ -28,7 +28,7 @@ func Open(dsn string, maxConns int) (*bun.DB, error) {
 		pgdriver.WithConnParams(map[string]any{"statement_timeout": "30s"}),
 		pgdriver.WithTimeout(5*time.Second),
 	)
-	sqldb := sql.OpenDB(connector)
+	sqldb := sql.OpenDB(bindingConnector{connector})
 	if maxConns <= 0 {
 		maxConns = 20
 	}

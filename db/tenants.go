@@ -12,6 +12,7 @@ import (
 
 // InsertTenant stores a tenant with its default CSAT config.
 func InsertTenant(ctx context.Context, idb bun.IDB, t *Tenant) error {
+	ctx = WithTenant(ctx, t.ID) // the config row is the new tenant's
 	return idb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(t).Returning("*").Exec(ctx); err != nil {
 			return fmt.Errorf("insert tenant: %w", mapErr(err))
@@ -45,14 +46,17 @@ func ListTenantIDs(ctx context.Context, idb bun.IDB) ([]string, error) {
 
 // InsertAPIKey stores a key; only its hash is kept.
 func InsertAPIKey(ctx context.Context, idb bun.IDB, k *APIKey) error {
+	ctx = WithTenant(ctx, k.TenantID)
 	if _, err := idb.NewInsert().Model(k).Returning("created_at").Exec(ctx); err != nil {
 		return fmt.Errorf("insert api key: %w", mapErr(err))
 	}
 	return nil
 }
 
-// FindAPIKeyByHash returns the unrevoked key with this hash.
+// FindAPIKeyByHash returns the unrevoked key with this hash. The tenant is
+// not known yet: the api_keys_lookup policy shows this one row, by its hash.
 func FindAPIKeyByHash(ctx context.Context, idb bun.IDB, hash []byte) (*APIKey, error) {
+	ctx = withAPIKeyHash(ctx, hash)
 	k := new(APIKey)
 	err := idb.NewSelect().Model(k).
 		Where("key_hash = ?", hash).
@@ -67,6 +71,7 @@ func FindAPIKeyByHash(ctx context.Context, idb bun.IDB, hash []byte) (*APIKey, e
 // TouchAPIKey records use of a key at most once a minute, so a busy key
 // does not turn every read into a write.
 func TouchAPIKey(ctx context.Context, idb bun.IDB, tenantID, id string, now time.Time) error {
+	ctx = WithTenant(ctx, tenantID)
 	_, err := idb.NewUpdate().Model((*APIKey)(nil)).
 		Set("last_used_at = ?", now).
 		Where("tenant_id = ? AND id = ?", tenantID, id).
@@ -77,6 +82,7 @@ func TouchAPIKey(ctx context.Context, idb bun.IDB, tenantID, id string, now time
 
 // RevokeAPIKey revokes a key of the tenant.
 func RevokeAPIKey(ctx context.Context, idb bun.IDB, tenantID, id string, now time.Time) error {
+	ctx = WithTenant(ctx, tenantID)
 	res, err := idb.NewUpdate().Model((*APIKey)(nil)).
 		Set("revoked_at = ?", now).
 		Where("tenant_id = ? AND id = ? AND revoked_at IS NULL", tenantID, id).

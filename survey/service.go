@@ -55,12 +55,13 @@ func (s *Service) log() *slog.Logger {
 
 // read runs fn with a handle for reading one tenant's data. Every access to
 // tenant data goes through read or tx, the one place where the tenant is
-// bound to the connection.
+// bound for row-level security (db.WithTenant: each statement run with the
+// ctx fn gets sets app.tenant_id in the same round trip).
 func (s *Service) read(ctx context.Context, tenantID string, fn func(ctx context.Context, idb bun.IDB) error) error {
 	if tenantID == "" {
 		return errs.ErrNoTenant
 	}
-	return fn(ctx, s.DB)
+	return fn(db.WithTenant(ctx, tenantID), s.DB)
 }
 
 // tx runs fn in a transaction on one tenant's data, gives its events to the
@@ -70,6 +71,7 @@ func (s *Service) tx(ctx context.Context, tenantID string, fn func(ctx context.C
 		return errs.ErrNoTenant
 	}
 	var events []Event
+	ctx = db.WithTenant(ctx, tenantID) // row-level security: see db/rls.go
 	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		events = events[:0]
 		if err := fn(ctx, tx, func(ev Event) { events = append(events, ev) }); err != nil {
@@ -290,7 +292,7 @@ func NewToken(tenantID string) string { return tenantID + "." + secret.Token(24)
 // is simply not found.
 func parseToken(token string) (tenantID string, hash []byte, err error) {
 	i := strings.LastIndexByte(token, '.')
-	if i <= 0 || len(token) > 128 || !strings.HasPrefix(token, "ten_") || len(token)-i-1 < 22 {
+	if i <= 0 || len(token) > 128 || !db.ValidTenantID(token[:i]) || len(token)-i-1 < 22 {
 		return "", nil, errs.New(errs.NotFound, "unknown survey link")
 	}
 	return token[:i], secret.Hash(token), nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
 
 	"github.com/csat/csat/app"
 	"github.com/csat/csat/tenants"
@@ -32,8 +33,9 @@ type Options struct {
 // Service is the whole service running in-process on a loopback port.
 type Service struct {
 	URL   string
-	DSN   string
-	App   *app.App
+	DSN   string   // the owner's DSN (DATABASE_URL)
+	Admin *bun.DB  // superuser connection for fixtures and assertions (no RLS)
+	App   *app.App // App.DB is the service's csat_app connection (RLS applies)
 	SMTP  *SMTPServer
 	Redis *redis.Client
 	stop  context.CancelFunc
@@ -48,6 +50,7 @@ func StartService(tb testing.TB, o Options) *Service {
 	if s.DSN == "" {
 		s.DSN, _ = DB(tb)
 	}
+	s.Admin = Admin(tb, s.DSN)
 	if s.SMTP == nil {
 		s.SMTP = SMTP(tb)
 	}

@@ -30,8 +30,12 @@ func AdminDSN() string {
 	return env("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 }
 
-// DB creates a fresh database, applies the migrations and drops it when
-// the test ends. It returns the database's DSN and a connection.
+// DB creates a fresh database, applies the migrations (as the owner, like
+// production) and drops it when the test ends. It returns the owner's DSN
+// (what DATABASE_URL holds; the service derives its csat_app DSN from it)
+// and a connection as the app role, where row-level security applies as in
+// production: bind a tenant with db.WithTenant to see its rows, or use
+// Admin for fixtures and assertions across tenants.
 func DB(tb testing.TB) (string, *bun.DB) {
 	tb.Helper()
 	ctx := context.Background()
@@ -47,19 +51,34 @@ func DB(tb testing.TB) (string, *bun.DB) {
 	u, _ := url.Parse(AdminDSN())
 	u.Path = "/" + name
 	dsn := u.String()
-	bdb, err := db.Open(dsn, 20)
-	if err != nil {
-		tb.Fatalf("open test db: %v", err)
-	}
 	tb.Cleanup(func() {
-		bdb.Close()
 		_, _ = admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS ? WITH (FORCE)", bun.Ident(name))
 		admin.Close()
 	})
-	if err := db.Migrate(ctx, bdb); err != nil {
+	owner := Admin(tb, dsn)
+	if err := db.Migrate(ctx, owner); err != nil {
 		tb.Fatalf("migrate test db: %v", err)
 	}
+	bdb, err := db.Open(db.AppDSN(dsn), 20)
+	if err != nil {
+		tb.Fatalf("open test db as %s: %v", db.AppRole, err)
+	}
+	tb.Cleanup(func() { bdb.Close() })
 	return dsn, bdb
+}
+
+// Admin connects to the test database dsn (from DB) as the maintenance
+// user, a superuser that row-level security does not restrict: for
+// fixtures ("make this survey overdue") and assertions across tenants,
+// never for the code under test.
+func Admin(tb testing.TB, dsn string) *bun.DB {
+	tb.Helper()
+	bdb, err := db.Open(dsn, 4)
+	if err != nil {
+		tb.Fatalf("open admin connection: %v", err)
+	}
+	tb.Cleanup(func() { bdb.Close() })
+	return bdb
 }
 
 // Redis returns the URL of Redis database number n (each test package

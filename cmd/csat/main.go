@@ -30,7 +30,7 @@ Usage:
   csat apikey create --tenant ID --scopes csat:read,csat:write,config:write
                                       create an API key; prints it once
 
-Configuration comes from the environment (DATABASE_URL, REDIS_URL, HTTP_ADDR,
+Configuration comes from the environment (DATABASE_URL, APP_DATABASE_URL, REDIS_URL, HTTP_ADDR,
 PUBLIC_BASE_URL, SMTP_URL, MAIL_FROM, OPS_TOKEN, CSAT_RECONCILE_INTERVAL,
 CSAT_AUTO_MIGRATE, CSAT_ROLE, WORKER_CONCURRENCY, SHUTDOWN_TIMEOUT); see README.md.
 `
@@ -143,13 +143,13 @@ func store(ctx context.Context, getenv func(string) string) (*tenants.Store, fun
 	if err != nil {
 		return nil, nil, err
 	}
-	bdb, err := db.Open(cfg.DatabaseURL, 2)
+	bdb, err := db.Open(cfg.AppDatabaseURL, 2)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := bdb.PingContext(ctx); err != nil {
 		bdb.Close()
-		return nil, nil, fmt.Errorf("connect to DATABASE_URL: %w", err)
+		return nil, nil, fmt.Errorf("connect to APP_DATABASE_URL (run csat migrate first): %w", err)
 	}
 	return &tenants.Store{DB: bdb}, func() { bdb.Close() }, nil
 }
