@@ -31,7 +31,7 @@ func errorCode(t *testing.T, r testenv.Response) string {
 
 func countSurveys(t *testing.T, s *testenv.Service) int {
 	t.Helper()
-	n, err := s.App.DB.NewSelect().Model((*db.Survey)(nil)).Count(context.Background())
+	n, err := s.Admin.NewSelect().Model((*db.Survey)(nil)).Count(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func TestTenantIsolation(t *testing.T) {
 		t.Errorf("A's survey rated through B: %v", *sv.Rating)
 	}
 	// The service never mixes them up at the store either.
-	if _, err := db.GetSurvey(ctx, s.App.DB, tenantB, idA); err == nil {
+	if _, err := db.GetSurvey(ctx, s.Admin, tenantB, idA); err == nil {
 		t.Error("db.GetSurvey found A's survey under B's tenant")
 	}
 }

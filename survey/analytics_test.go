@@ -53,14 +53,14 @@ func (b *inbox) token(to string) string {
 // pipeline is a survey service on a fresh database with a movable clock.
 type pipeline struct {
 	svc   *survey.Service
-	db    *bun.DB
+	db    *bun.DB // superuser, for fixtures and checks across tenants; svc runs as csat_app
 	mail  *inbox
 	clock time.Time
 }
 
 func newPipeline(t *testing.T) *pipeline {
-	_, bdb := testenv.DB(t)
-	p := &pipeline{db: bdb, mail: &inbox{}}
+	dsn, bdb := testenv.DB(t)
+	p := &pipeline{db: testenv.Admin(t, dsn), mail: &inbox{}}
 	p.svc = &survey.Service{DB: bdb, Jobs: noJobs{}, Mailer: p.mail, BaseURL: "http://csat.test", Now: func() time.Time { return p.clock }}
 	return p
 }

@@ -12,7 +12,8 @@ import (
 )
 
 func TestCommands(t *testing.T) {
-	dsn, bdb := testenv.DB(t)
+	dsn, _ := testenv.DB(t)
+	bdb := testenv.Admin(t, dsn) // checks what is stored, across tenants
 	env := map[string]string{"DATABASE_URL": dsn}
 	getenv := func(k string) string { return env[k] }
 	run1 := func(args ...string) (string, string, error) {

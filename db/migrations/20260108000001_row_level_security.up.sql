@@ -46,6 +46,7 @@ SELECT csat_protect_tenant_table('api_keys');
 SELECT csat_protect_tenant_table('csat_configs');
 SELECT csat_protect_tenant_table('surveys');
 SELECT csat_protect_tenant_table('survey_clicks');
+SELECT csat_protect_tenant_table('survey_stats_hourly');
 
 -- Authentication looks a key up by its hash before the tenant is known.
 -- This policy shows exactly the row whose hash the caller bound
