@@ -93,6 +93,8 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 	id := created["id"].(string)
+	// The email leaves just before the send commits.
+	testenv.Eventually(t, 5*time.Second, "survey marked sent", func() bool { return getSurvey(t, s, tenantID, id).Status == db.StatusSent })
 	sv := getSurvey(t, s, tenantID, id)
 	if sv.Status != db.StatusSent || sv.SentAt == nil || sv.ExpiresAt == nil {
 		t.Fatalf("after send: %+v", sv)
@@ -320,7 +322,7 @@ func TestSMTPOutageRetries(t *testing.T) {
 	if _, err := s.App.Svc.Send(context.Background(), tenantID, id); err == nil {
 		t.Fatal("send succeeded with SMTP failing")
 	}
-	if got := getSurvey(t, s, tenantID, id); got.Status != db.StatusPending || got.TokenHash != nil {
+	if got := getSurvey(t, s, tenantID, id); got.Status != db.StatusPending || got.SentAt != nil {
 		t.Fatalf("failed send changed the survey: %+v", got)
 	}
 	s.SMTP.SetFail(nil)

@@ -128,13 +128,16 @@ func GetSurveyByConversation(ctx context.Context, idb bun.IDB, tenantID, convers
 	return s, nil
 }
 
-// GetSurveyByToken loads the tenant's survey whose token has this hash.
-// With lock, the row stays locked until the transaction ends.
-func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []byte, lock bool) (*Survey, error) {
+// GetSurveyByToken loads the tenant's survey whose token has this hash,
+// locking the row FOR UPDATE (forUpdate) or FOR SHARE; either waits for a
+// transaction that holds the row, such as a send in progress.
+func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []byte, forUpdate bool) (*Survey, error) {
 	s := new(Survey)
 	q := idb.NewSelect().Model(s).Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash)
-	if lock {
+	if forUpdate {
 		q = q.For("UPDATE")
+	} else {
+		q = q.For("SHARE")
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, mapErr(err)

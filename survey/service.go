@@ -306,6 +306,8 @@ func (s *Service) Lookup(ctx context.Context, token string) (*db.Survey, error) 
 	}
 	var sv *db.Survey
 	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+		// FOR SHARE waits for a send in progress, so a link opened the
+		// moment its email arrives sees the sent survey.
 		sv, err = db.GetSurveyByToken(ctx, idb, tenantID, hash, false)
 		return err
 	})
@@ -437,15 +439,75 @@ const (
 	OutcomeNoop    SendOutcome = "noop"    // already handled, or being handled
 )
 
-// Send emails a pending survey once. The row stays locked from the check
-// to the status change, so a duplicate task or a racing sweep finds it
-// locked or no longer pending and does nothing.
+// Send emails a pending survey once, in two transactions:
+//
+//  1. check it (still pending, due, enabled, inside its window) and publish
+//     the new token's hash, so a click that races the email finds the row;
+//  2. lock the row, confirm it still holds our token (no other worker took
+//     over), send the email and mark it sent. The lock is held from the
+//     check to the status change, so a duplicate task or a racing sweep
+//     finds the row locked or no longer ours and does nothing, and a click
+//     arriving meanwhile waits on the lock and then sees the sent survey.
 func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutcome, error) {
 	if tenantID == "" {
 		return OutcomeNoop, errs.ErrNoTenant
 	}
-	outcome := OutcomeNoop
+	token := NewToken(tenantID)
+	hash := secret.Hash(token)
+	outcome, err := s.claimSend(ctx, tenantID, surveyID, hash)
+	if err != nil || outcome != OutcomeSent {
+		return outcome, err
+	}
 	var expiresAt time.Time
+	outcome = OutcomeNoop
+	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		sv, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
+		if errors.Is(err, errs.ErrNotFound) {
+			return nil // another worker holds it
+		}
+		if err != nil {
+			return err
+		}
+		if sv.Status != db.StatusPending || !secret.Equal(sv.TokenHash, hash) {
+			return nil // sent or claimed by another worker since
+		}
+		dbCfg, err := db.GetConfig(ctx, tx, tenantID)
+		if err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+		msg, err := s.render(ctx, tx, sv, token)
+		if err != nil {
+			return err
+		}
+		if err := s.Mailer.Send(ctx, msg); err != nil {
+			return fmt.Errorf("send survey email: %w", err)
+		}
+		now := s.now()
+		exp := ExpiresAt(now, configOf(dbCfg))
+		sv.Status, sv.SentAt, sv.ExpiresAt = db.StatusSent, &now, &exp
+		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status", "sent_at", "expires_at"); err != nil {
+			return err
+		}
+		emit(s.surveyEvent(EventSent, sv))
+		outcome, expiresAt = OutcomeSent, exp
+		return nil
+	})
+	if err != nil {
+		return OutcomeNoop, err
+	}
+	if outcome == OutcomeSent {
+		if err := s.Jobs.ScheduleExpire(ctx, tenantID, surveyID, expiresAt); err != nil {
+			s.log().Warn("enqueue expiry failed; the sweep will expire it", "tenant_id", tenantID, "survey_id", surveyID, "err", err)
+		}
+	}
+	return outcome, nil
+}
+
+// claimSend is the first step of Send: it decides whether the survey is to
+// be sent now (OutcomeSent: the token hash is stored), expired instead, or
+// left alone.
+func (s *Service) claimSend(ctx context.Context, tenantID, surveyID string, hash []byte) (SendOutcome, error) {
+	outcome := OutcomeNoop
 	err := s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
 		sv, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
 		if errors.Is(err, errs.ErrNotFound) {
@@ -474,32 +536,14 @@ func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutc
 			outcome = OutcomeExpired
 			return nil
 		}
-		token := NewToken(tenantID)
-		msg, err := s.render(ctx, tx, sv, token)
-		if err != nil {
+		sv.TokenHash = hash
+		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "token_hash"); err != nil {
 			return err
 		}
-		if err := s.Mailer.Send(ctx, msg); err != nil {
-			return fmt.Errorf("send survey email: %w", err)
-		}
-		exp := ExpiresAt(now, cfg)
-		sv.Status, sv.SentAt, sv.ExpiresAt, sv.TokenHash = db.StatusSent, &now, &exp, secret.Hash(token)
-		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status", "sent_at", "expires_at", "token_hash"); err != nil {
-			return err
-		}
-		emit(s.surveyEvent(EventSent, sv))
-		outcome, expiresAt = OutcomeSent, exp
+		outcome = OutcomeSent
 		return nil
 	})
-	if err != nil {
-		return OutcomeNoop, err
-	}
-	if outcome == OutcomeSent {
-		if err := s.Jobs.ScheduleExpire(ctx, tenantID, surveyID, expiresAt); err != nil {
-			s.log().Warn("enqueue expiry failed; the sweep will expire it", "tenant_id", tenantID, "survey_id", surveyID, "err", err)
-		}
-	}
-	return outcome, nil
+	return outcome, err
 }
 
 // Links are the public URLs of a survey token.
