@@ -36,6 +36,7 @@ type App struct {
 	Svc     *survey.Service
 	Tenants *tenants.Store
 	Handler http.Handler
+	Routes  chi.Routes // the router behind Handler, for route-by-route tests (chi.Walk)
 }
 
 // New connects to Postgres and Redis, migrates when configured to, and
@@ -83,6 +84,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 
 func (a *App) router() http.Handler {
 	r := chi.NewRouter()
+	a.Routes = r
 	r.Use(middleware.Recoverer, securityHeaders)
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
