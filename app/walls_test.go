@@ -29,15 +29,14 @@ import (
 
 // wallEnv is the two tenants' data the probes use.
 type wallEnv struct {
-	s                  *testenv.Service
-	tenantA, tenantB   string
-	keyA, keyB         string
-	surveysA           []string // A's survey ids
-	tokenA, tokenB     string   // a sent survey's token of each tenant
-	crossAB, crossBA   string   // A's secret under B's tenant id, and B's under A's
-	markers            []string // strings only A's data contains
-	surveysB, configB  int      // B's own counts
-	routeKey, routeRaw string
+	s                 *testenv.Service
+	tenantA, tenantB  string
+	keyA, keyB        string
+	surveysA          []string // A's survey ids
+	tokenA, tokenB    string   // a sent survey's token of each tenant
+	crossAB, crossBA  string   // A's secret under B's tenant id, and B's under A's
+	markers           []string // strings only A's data contains
+	surveysB, configB int      // B's own counts
 }
 
 // probe is one request and what its status must be.
