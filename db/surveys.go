@@ -243,3 +243,18 @@ func RecordClick(ctx context.Context, idb bun.IDB, tenantID, surveyID string, ra
 	}
 	return n, nil
 }
+
+// ListSurveysBefore returns up to limit of the tenant's surveys matching f
+// whose id sorts before the given one ("" for the newest), newest first:
+// keyset pages that stay fast at any depth.
+func ListSurveysBefore(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, before string, limit int) ([]Survey, error) {
+	var out []Survey
+	q := idb.NewSelect().Model(&out).Apply(byTenant(tenantID)).Apply(f.query)
+	if before != "" {
+		q = q.Where("s.id < ?", before)
+	}
+	if err := q.OrderExpr("s.id DESC").Limit(int64(limit)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("list surveys: %w", mapErr(err))
+	}
+	return out, nil
+}

@@ -47,6 +47,8 @@ func (h *Handler) Routes(r chi.Router) {
 				r.Use(tenants.Middleware(h.Auth, WriteError))
 				r.With(h.limit("list")).Get("/csat/surveys", h.listSurveys)
 				r.With(h.limit("intake")).Post("/csat/surveys", h.intake)
+				r.With(h.limit("export")).Get("/csat/surveys/export", h.exportSurveys)
+				r.With(h.limit("analytics")).Get("/csat/analytics", h.analytics)
 				r.With(h.limit("read")).Get("/csat/surveys/{id}", h.getSurvey)
 				r.With(h.limit("read")).Get("/csat/config", h.getConfig)
 				r.With(h.limit("config")).Put("/csat/config", h.putConfig)
@@ -105,6 +107,10 @@ func parseStatuses(v string) ([]string, error) {
 }
 
 func (h *Handler) listSurveys(w http.ResponseWriter, r *http.Request) {
+	if err := checkParams(r.URL.Query(), listParams); err != nil {
+		WriteError(w, r, err)
+		return
+	}
 	limit, err := queryInt(r, "limit", 20)
 	if err == nil && (limit < 1 || limit > survey.MaxLimit) {
 		err = errs.New(errs.Invalid, "limit must be from 1 to %d", survey.MaxLimit)
@@ -133,14 +139,6 @@ func (h *Handler) listSurveys(w http.ResponseWriter, r *http.Request) {
 		out.Data = append(out.Data, survey.ToJSON(&page.Surveys[i]))
 	}
 	WriteJSON(w, http.StatusOK, out)
-}
-
-// ParseFilter reads the list filters from the query string.
-func ParseFilter(r *http.Request) (db.SurveyFilter, error) {
-	var f db.SurveyFilter
-	var err error
-	f.Statuses, err = parseStatuses(r.URL.Query().Get("status"))
-	return f, err
 }
 
 func (h *Handler) getSurvey(w http.ResponseWriter, r *http.Request) {

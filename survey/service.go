@@ -227,6 +227,9 @@ func (s *Service) List(ctx context.Context, f db.SurveyFilter, limit, offset int
 	if offset < 0 {
 		return Page{}, errs.New(errs.Invalid, "offset must not be negative")
 	}
+	if err := ValidateFilter(f); err != nil {
+		return Page{}, err
+	}
 	var rows []db.Survey
 	var total int
 	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {

@@ -28,6 +28,7 @@ type Options struct {
 	Reconcile time.Duration
 	SMTP      *SMTPServer // share an SMTP server; nil: a fresh one
 	Env       map[string]string
+	Now       func() time.Time // the survey service's clock; nil: the real one
 }
 
 // Service is the whole service running in-process on a loopback port.
@@ -97,6 +98,9 @@ func StartService(tb testing.TB, o Options) *Service {
 	if err != nil {
 		cancel()
 		tb.Fatalf("start app: %v", err)
+	}
+	if o.Now != nil {
+		a.Svc.Now = o.Now
 	}
 	s.App, s.stop, s.done = a, cancel, make(chan error, 1)
 	go func() { s.done <- a.Serve(ctx, ln) }()
