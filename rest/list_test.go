@@ -36,7 +36,7 @@ func seed(t *testing.T, s *testenv.Service, tenantID string, rows ...[7]string) 
 			fb := "=HYPERLINK(\"http://evil.example\")"
 			sv.Feedback = &fb
 		}
-		if _, err := db.InsertSurvey(context.Background(), s.App.DB, sv); err != nil {
+		if _, err := db.InsertSurvey(context.Background(), s.Admin, sv); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,7 +120,7 @@ func TestExportCSV(t *testing.T) {
 	tenantID, key := s.NewTenant(t, "Acme")
 	seed(t, s, tenantID, listRows...)
 	// More than two export batches, all sent on 2026-02-01.
-	_, err := s.App.DB.ExecContext(context.Background(), `
+	_, err := s.Admin.ExecContext(context.Background(), `
 		INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, rating, resolved_at, scheduled_for, sent_at)
 		SELECT ?, 'csat_0' || lpad(i::text, 6, '0'), 'bulk-' || i, 'b' || i || '@example.com', 'completed', 1 + i % 5,
 		       '2026-02-01', '2026-02-01', '2026-02-01T12:00:00Z'
