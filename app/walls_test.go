@@ -143,6 +143,34 @@ var wallCases = map[string]func(w *wallEnv, path string) []probe{
 		}
 		return ps
 	},
+	"GET /csat/analytics": func(w *wallEnv, path string) []probe {
+		// A has three sent surveys and two responses; B one sent, none rated.
+		sent := func(want int) func(*testing.T, testenv.Response) {
+			return func(t *testing.T, r testenv.Response) {
+				if m := r.Map(t); m["total_surveys_sent"] != float64(want) || m["total_responses"] != float64(0) {
+					t.Errorf("B's analytics %v, want %d sent and no responses", m, want)
+				}
+			}
+		}
+		return []probe{
+			{method: "GET", path: path, key: w.keyB, want: status(200), check: sent(w.surveysB)},
+			{method: "GET", path: path + "?agent_id=walls-agent-A&team_id=walls-team-A", key: w.keyB, want: status(200), check: sent(0)},
+			{method: "GET", path: path + "?channel=walls-chan-A&timezone=Asia/Kolkata", key: w.keyB, want: status(200), check: sent(0)},
+		}
+	},
+	"GET /csat/surveys/export": func(w *wallEnv, path string) []probe {
+		rows := func(want int) func(*testing.T, testenv.Response) {
+			return func(t *testing.T, r testenv.Response) {
+				if n := strings.Count(strings.TrimSpace(string(r.Body)), "\n"); n != want {
+					t.Errorf("B's export has %d rows, want %d:\n%s", n, want, r.Body)
+				}
+			}
+		}
+		return []probe{
+			{method: "GET", path: path + "?format=csv", key: w.keyB, want: status(200), check: rows(w.surveysB)},
+			{method: "GET", path: path + "?agent_id=walls-agent-A", key: w.keyB, want: status(200), check: rows(0)},
+		}
+	},
 	"GET /healthz": noTenantData,
 	"GET /readyz":  noTenantData,
 }
