@@ -47,8 +47,10 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+## bench: load SURVEYS surveys into csat_bench, measure every scenario, write bench/results/latest.json
+## (BENCH_DATABASE_URL, BENCH_REDIS_URL override where; the bench database and Redis DB are recreated)
 bench:
-	$(GO) run ./cmd/csatbench -surveys $(SURVEYS)
+	$(GO) run ./cmd/csatbench -surveys $(SURVEYS) $(BENCH_FLAGS)
 
 compose-up:
 	docker compose up -d

@@ -1,0 +1,420 @@
+// Command csatbench loads a realistic data set into a database of its own,
+// runs the whole service in-process against it and measures every public
+// scenario over real HTTP on loopback, next to the raw Postgres floors, the
+// send wave and the process's memory. It prints one table and writes the
+// same as JSON (bench/results/latest.json).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/app"
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/tenants"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "csatbench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	Surveys     int
+	Tenants     int
+	Ref         int
+	Concurrency int
+	Duration    time.Duration
+	Wave        int
+	DSN         string
+	RedisURL    string
+	Out         string
+	Keep        bool
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("csatbench", flag.ContinueOnError)
+	fs.IntVar(&o.Surveys, "surveys", 1_000_000, "surveys in the measured tenant")
+	fs.IntVar(&o.Tenants, "tenants", 3, "tenants: the measured one, a reference one of -ref surveys (flatness), the rest -ref surveys each")
+	fs.IntVar(&o.Ref, "ref", 10_000, "surveys of each other tenant; the flatness reference size")
+	fs.IntVar(&o.Concurrency, "concurrency", 8, "concurrent clients per scenario")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "time per scenario (floors and reference runs take half)")
+	fs.IntVar(&o.Wave, "wave", 10_000, "surveys due at once in the send wave")
+	fs.StringVar(&o.DSN, "db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/csat_bench?sslmode=disable"),
+		"database to create (dropped and recreated!)")
+	fs.StringVar(&o.RedisURL, "redis", envOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"), "Redis database of the bench (flushed!)")
+	fs.StringVar(&o.Out, "out", "bench/results/latest.json", "where to write the JSON results (empty: nowhere)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.Surveys < 100 || o.Tenants < 2 || o.Ref < 100 || o.Concurrency < 1 || o.Wave < 1 {
+		return o, errors.New("want -surveys >= 100, -tenants >= 2, -ref >= 100, -concurrency >= 1, -wave >= 1")
+	}
+	return o, nil
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// report is bench/results/latest.json: the issue's shape plus context.
+type report struct {
+	Machine     string             `json:"machine"`
+	Surveys     int                `json:"surveys"`
+	Scenarios   []result           `json:"scenarios"`
+	Flatness    map[string]float64 `json:"flatness"`
+	SendWave    waveResult         `json:"send_wave"`
+	RSSMB       float64            `json:"rss_mb"`
+	RSSNote     string             `json:"rss_note"`
+	Floors      []result           `json:"floors"`
+	Reference   []result           `json:"reference"`
+	Concurrency int                `json:"concurrency"`
+	DurationS   float64            `json:"duration_s"`
+	LoadSeconds float64            `json:"load_seconds"`
+	LoadedRows  int                `json:"loaded_rows"`
+	Date        string             `json:"date"`
+	Notes       []string           `json:"notes,omitempty"`
+}
+
+// bench is one run's shared state.
+type bench struct {
+	o       options
+	log     *slog.Logger
+	bdb     *bun.DB
+	now     time.Time
+	seed    uint64
+	runID   string
+	big     tenantData
+	ref     tenantData
+	keys    map[string]string // tenant id -> API key
+	url     string
+	app     *app.App
+	sink    *sink
+	notes   []string
+	tenants *tenants.Store
+	stopApp func()
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	o, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	// The service logs to a file: a benchmark's table should not drown.
+	logf, err := os.CreateTemp("", "csatbench-service-*.log")
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	b := &bench{o: o, now: time.Now().UTC(), seed: uint64(time.Now().UnixNano()), keys: map[string]string{},
+		log: slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	fmt.Fprintln(stdout, "service log:", logf.Name())
+	b.runID = fmt.Sprintf("%x", b.seed&0xffffff)
+	rep := report{Surveys: o.Surveys, Concurrency: o.Concurrency, DurationS: o.Duration.Seconds(),
+		Date: b.now.Format(time.RFC3339), Machine: machine()}
+
+	if err := b.prepare(ctx); err != nil {
+		return err
+	}
+	defer b.cleanup()
+	fmt.Fprintf(stdout, "loading %d surveys (+%d in %d other tenants)...\n", o.Surveys, (o.Tenants-1)*o.Ref, o.Tenants-1)
+	rows, took, err := b.load(ctx)
+	if err != nil {
+		return err
+	}
+	rep.LoadSeconds, rep.LoadedRows = round(took.Seconds(), 1), rows
+	fmt.Fprintf(stdout, "loaded %d rows in %.1fs\n", rows, took.Seconds())
+
+	if err := b.start(ctx); err != nil {
+		return err
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	rss := startRSS()
+	fmt.Fprintln(stdout, "running scenarios...")
+	rep.Floors = b.floors(ctx)
+	rep.Scenarios = b.scenarios(ctx, b.big, o.Duration, nil)
+	rep.Reference = b.scenarios(ctx, b.ref, o.Duration/2, map[string]bool{"list": true, "analytics_365d": true})
+	rep.Flatness = flatness(rep.Scenarios, rep.Reference)
+	setRatios(rep.Scenarios, rep.Floors)
+	setRatios(rep.Reference, rep.Floors)
+	fmt.Fprintf(stdout, "send wave of %d...\n", o.Wave)
+	rep.SendWave, err = b.wave(ctx)
+	if err != nil {
+		return err
+	}
+	rep.RSSMB = rss.PeakMB()
+	rep.RSSNote = "peak VmRSS of the bench process, sampled every 100 ms from service start to the end of the wave: the service runs in-process, so this includes the load generator and the SMTP sink"
+	rep.Notes = b.notes
+	printTable(stdout, rep)
+	if o.Out != "" {
+		js, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.Out, append(js, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+		fmt.Fprintln(stdout, "wrote", o.Out)
+	}
+	return nil
+}
+
+// prepare recreates the bench database and Redis DB and creates tenants.
+func (b *bench) prepare(ctx context.Context) error {
+	u, err := url.Parse(b.o.DSN)
+	if err != nil {
+		return fmt.Errorf("parse -db: %w", err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" || name == "postgres" || !strings.Contains(name, "bench") {
+		return fmt.Errorf("-db must name a database with \"bench\" in its name (it is dropped), not %q", name)
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	adb, err := db.Open(admin.String(), 1)
+	if err != nil {
+		return err
+	}
+	defer adb.Close()
+	if _, err := adb.ExecContext(ctx, "DROP DATABASE IF EXISTS ? WITH (FORCE)", bun.Ident(name)); err != nil {
+		return fmt.Errorf("drop bench database: %w", err)
+	}
+	if _, err := adb.ExecContext(ctx, "CREATE DATABASE ?", bun.Ident(name)); err != nil {
+		return fmt.Errorf("create bench database: %w", err)
+	}
+	if b.bdb, err = db.Open(b.o.DSN, 4); err != nil {
+		return err
+	}
+	if err := db.Migrate(ctx, b.bdb); err != nil {
+		return err
+	}
+	if err := b.flushRedis(ctx); err != nil {
+		return err
+	}
+	b.tenants = &tenants.Store{DB: b.bdb}
+	for i := range b.o.Tenants {
+		t, err := b.tenants.CreateTenant(ctx, fmt.Sprintf("Bench tenant %d", i))
+		if err != nil {
+			return err
+		}
+		k, err := b.tenants.CreateKey(ctx, t.ID, []string{tenants.ScopeRead, tenants.ScopeWrite, tenants.ScopeConfigWrite})
+		if err != nil {
+			return err
+		}
+		b.keys[t.ID] = k.Key
+		td := tenantData{ID: t.ID, N: b.o.Ref, Live: min(20_000, b.o.Ref/5)}
+		switch i {
+		case 0:
+			td = tenantData{ID: t.ID, N: b.o.Surveys, Live: min(20_000, b.o.Surveys/5)}
+			b.big = td
+		case 1:
+			b.ref = td
+		}
+	}
+	return nil
+}
+
+func (b *bench) flushRedis(ctx context.Context) error {
+	opt, err := redis.ParseURL(b.o.RedisURL)
+	if err != nil {
+		return fmt.Errorf("parse -redis: %w", err)
+	}
+	if opt.DB == 0 {
+		return errors.New("-redis must name a Redis database other than 0 (it is flushed)")
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		return fmt.Errorf("flush bench redis: %w", err)
+	}
+	return nil
+}
+
+// cleanup stops the service and drops the database unless -keep.
+func (b *bench) cleanup() {
+	if b.app != nil {
+		b.stopApp()
+	}
+	if b.sink != nil {
+		b.sink.Close()
+	}
+	if b.bdb != nil {
+		_ = b.bdb.Close()
+	}
+	if b.o.Keep {
+		return
+	}
+	u, _ := url.Parse(b.o.DSN)
+	name := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	if adb, err := db.Open(u.String(), 1); err == nil {
+		_, _ = adb.ExecContext(context.Background(), "DROP DATABASE IF EXISTS ? WITH (FORCE)", bun.Ident(name))
+		_ = adb.Close()
+	}
+}
+
+// load fills the surveys table: secondary indexes are dropped, every
+// tenant's rows are COPYed, the indexes rebuilt and the table analysed,
+// then the derived tables are recomputed.
+func (b *bench) load(ctx context.Context) (int, time.Duration, error) {
+	start := time.Now()
+	names, defs, err := secondaryIndexes(ctx, b.bdb)
+	if err != nil {
+		return 0, 0, fmt.Errorf("list indexes: %w", err)
+	}
+	for _, n := range names {
+		if _, err := b.bdb.ExecContext(ctx, "DROP INDEX ?", bun.Ident(n)); err != nil {
+			return 0, 0, fmt.Errorf("drop index %s: %w", n, err)
+		}
+	}
+	rows := 0
+	for id := range b.keys {
+		t := tenantData{ID: id, N: b.o.Ref, Live: min(20_000, b.o.Ref/5)}
+		switch id {
+		case b.big.ID:
+			t = b.big
+		case b.ref.ID:
+			t = b.ref
+		}
+		if err := copySurveys(ctx, b.bdb, t, b.now, b.seed); err != nil {
+			return 0, 0, err
+		}
+		rows += t.N
+	}
+	for _, d := range defs {
+		if _, err := b.bdb.ExecContext(ctx, "SET maintenance_work_mem = '256MB'; "+d); err != nil {
+			return 0, 0, fmt.Errorf("rebuild index: %w", err)
+		}
+	}
+	if err := refreshDerived(ctx, b.bdb); err != nil {
+		return 0, 0, err
+	}
+	if _, err := b.bdb.ExecContext(ctx, "VACUUM ANALYZE surveys"); err != nil {
+		return 0, 0, fmt.Errorf("analyze: %w", err)
+	}
+	return rows, time.Since(start), nil
+}
+
+// start runs the service in-process on a loopback port with the SMTP sink.
+func (b *bench) start(ctx context.Context) error {
+	var err error
+	if b.sink, err = startSink(); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	b.url = "http://" + ln.Addr().String()
+	vars := map[string]string{
+		"DATABASE_URL":            b.o.DSN,
+		"REDIS_URL":               b.o.RedisURL,
+		"SMTP_URL":                b.sink.URL(),
+		"PUBLIC_BASE_URL":         b.url,
+		"CSAT_RECONCILE_INTERVAL": "1h", // the wave is driven by asynq, not the sweep
+		"CSAT_AUTO_MIGRATE":       "false",
+		"SHUTDOWN_TIMEOUT":        "5s",
+		"LOG_LEVEL":               "warn",
+		"RATE_LIMITS_ENABLED":     "false",
+	}
+	// Tuning variables (WORKER_CONCURRENCY, DB_MAX_CONNS, ...) come from the
+	// environment, as for the real service.
+	cfg, err := app.LoadConfig(func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		return os.Getenv(k)
+	})
+	if err != nil {
+		return err
+	}
+	a, err := app.New(ctx, cfg, b.log)
+	if err != nil {
+		return fmt.Errorf("start service: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(sctx, ln) }()
+	b.app = a
+	b.stopApp = func() {
+		cancel()
+		<-done
+		a.Close()
+		b.app = nil
+	}
+	return nil
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if bs, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(bs), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores (%s), %s/%s, %s, Postgres and Redis on the same host; shared with other engineers' builds and tests while measured",
+		runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+func printTable(w io.Writer, r report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "scenario\tkind\treq/s\tp50 ms\tp95 ms\tp99 ms\tfloor req/s\tratio\terrors\t\n")
+	line := func(s result) {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.2f\t%d\t\n", s.Name, s.Kind, s.RPS, s.P50, s.P95, s.P99, s.FloorRPS, s.Ratio, s.Errors)
+	}
+	for _, s := range r.Floors {
+		line(s)
+	}
+	for _, s := range r.Scenarios {
+		line(s)
+	}
+	for _, s := range r.Reference {
+		line(s)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\nsurveys in measured tenant: %d (loaded %d rows in %.1fs)\n", r.Surveys, r.LoadedRows, r.LoadSeconds)
+	for k, v := range r.Flatness {
+		fmt.Fprintf(w, "flatness %s: p95 at %d / p95 at reference = %.2f\n", k, r.Surveys, v)
+	}
+	sw := r.SendWave
+	fmt.Fprintf(w, "send wave: %d/%d emails in %.1fs after due; lateness p50 %.2fs p95 %.2fs max %.2fs\n",
+		sw.Accepted, sw.Emails, sw.Seconds, sw.LatenessP50, sw.LatenessP95, sw.LatenessMax)
+	fmt.Fprintf(w, "peak RSS: %.1f MB (%s)\n", r.RSSMB, "bench process with the service in it")
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	for _, s := range append(r.Scenarios, r.Reference...) {
+		if s.Note != "" {
+			fmt.Fprintf(w, "%s: %s\n", s.Name, s.Note)
+		}
+	}
+	fmt.Fprintln(w, "machine:", r.Machine)
+}
