@@ -158,18 +158,19 @@ func LockSurvey(ctx context.Context, tx bun.Tx, tenantID, id string) (*Survey, e
 }
 
 // ListSurveys returns one page of the tenant's surveys, newest first, and
-// how many match the filter in all.
+// how many match the filter in all (see CountSurveys).
 func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, limit, offset int) ([]Survey, int, error) {
 	var out []Survey
-	total, err := idb.NewSelect().Model(&out).
+	err := idb.NewSelect().Model(&out).
 		Apply(byTenant(tenantID)).Apply(f.query).
 		OrderExpr("s.id DESC"). // ids sort by creation time
 		Limit(int64(limit)).Offset(int64(offset)).
-		ScanAndCount(ctx)
+		Scan(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
 	}
-	return out, int(total), nil
+	total, err := CountSurveys(ctx, idb, tenantID, f)
+	return out, total, err
 }
 
 // UpdateSurvey writes the given columns of s, conditionally on the status

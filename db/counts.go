@@ -1,0 +1,72 @@
+package db
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/uptrace/bun"
+)
+
+// countable reports whether survey_counts answers the filter's total: no
+// filter, or statuses only. Any other filter counts the matching rows.
+func (f SurveyFilter) countable() bool {
+	return f.SentFrom == nil && f.SentTo == nil && len(f.Ratings) == 0 && f.AgentID == "" &&
+		f.TeamID == "" && f.Channel == "" && f.HasFeedback == nil && f.Search == ""
+}
+
+// CountSurveys returns how many of the tenant's surveys match f: from the
+// per-status counters (kept by a trigger in the same transaction as every
+// change) when f filters by status at most, else by counting rows.
+func CountSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter) (int, error) {
+	if !f.countable() {
+		n, err := idb.NewSelect().Model((*Survey)(nil)).Apply(byTenant(tenantID)).Apply(f.query).Count(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("count surveys: %w", mapErr(err))
+		}
+		return int(n), nil
+	}
+	q := idb.NewSelect().TableExpr("survey_counts").ColumnExpr("coalesce(sum(n), 0)").Where("tenant_id = ?", tenantID)
+	if len(f.Statuses) > 0 {
+		q = q.Where("status IN (?)", bun.List(f.Statuses))
+	}
+	var n int
+	if err := q.Scan(ctx, &n); err != nil {
+		return 0, fmt.Errorf("count surveys: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+// RecountSurveys rebuilds survey_counts from the surveys table, for after
+// a bulk load that bypassed the trigger (the benchmark's COPY).
+func RecountSurveys(ctx context.Context, idb bun.IDB) error {
+	_, err := idb.ExecContext(ctx, `
+		DELETE FROM survey_counts;
+		INSERT INTO survey_counts (tenant_id, status, stripe, n)
+		SELECT tenant_id, status, hashtext(id) & 15, count(*) FROM surveys GROUP BY 1, 2, 3`)
+	if err != nil {
+		return fmt.Errorf("recount surveys: %w", err)
+	}
+	return nil
+}
+
+// RebuildSurveyStats recomputes the hourly analytics rollup from the
+// surveys table (the same INSERT..SELECT as its migration's backfill), for
+// after a bulk load that bypassed the trigger.
+func RebuildSurveyStats(ctx context.Context, idb bun.IDB) error {
+	_, err := idb.ExecContext(ctx, `
+		DELETE FROM survey_stats_hourly;
+		INSERT INTO survey_stats_hourly (tenant_id, dim, dim_key, hour, sent, r1, r2, r3, r4, r5)
+		SELECT s.tenant_id, d.dim, d.dim_key, date_trunc('hour', s.sent_at, 'UTC'), count(*),
+		       count(*) FILTER (WHERE s.rating = 1), count(*) FILTER (WHERE s.rating = 2),
+		       count(*) FILTER (WHERE s.rating = 3), count(*) FILTER (WHERE s.rating = 4),
+		       count(*) FILTER (WHERE s.rating = 5)
+		FROM surveys s
+		CROSS JOIN LATERAL (VALUES ('all', ''), ('agent', coalesce(s.agent_id, '')),
+		                           ('team', coalesce(s.team_id, '')), ('channel', coalesce(s.channel, ''))) AS d (dim, dim_key)
+		WHERE s.sent_at IS NOT NULL
+		GROUP BY 1, 2, 3, 4`)
+	if err != nil {
+		return fmt.Errorf("rebuild survey stats: %w", err)
+	}
+	return nil
+}
