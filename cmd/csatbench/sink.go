@@ -58,7 +58,7 @@ func (s *sink) count() int {
 
 type sinkBackend struct{ s *sink }
 
-func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return sinkSession{b.s}, nil }
+func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return sinkSession(b), nil }
 
 type sinkSession struct{ s *sink }
 

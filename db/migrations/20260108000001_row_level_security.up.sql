@@ -47,6 +47,7 @@ SELECT csat_protect_tenant_table('csat_configs');
 SELECT csat_protect_tenant_table('surveys');
 SELECT csat_protect_tenant_table('survey_clicks');
 SELECT csat_protect_tenant_table('survey_stats_hourly');
+SELECT csat_protect_tenant_table('survey_counts');
 
 -- Authentication looks a key up by its hash before the tenant is known.
 -- This policy shows exactly the row whose hash the caller bound
