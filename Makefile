@@ -7,7 +7,7 @@ SURVEYS ?= 1000000
 
 export DATABASE_URL
 
-.PHONY: run test unit generate check-generated lint vet fmt migrate build bench compose-up compose-down
+.PHONY: run test unit generate check-generated lint vet fmt migrate build bench compose-up compose-down dashboard
 
 ## run: create the database if missing, migrate, serve on :8080
 run:
@@ -57,3 +57,12 @@ compose-up:
 
 compose-down:
 	docker compose down
+
+## dashboard: re-vendor the dashboard's chart library (pinned in dashboard/package.json,
+## locked in dashboard/package-lock.json) into dashboard/static/vendor; commit the result.
+## Running the service needs no npm: the vendored files are embedded.
+dashboard:
+	cd dashboard && npm ci --no-audit --no-fund --ignore-scripts
+	sed '/^\/\/# sourceMappingURL=/d' dashboard/node_modules/chart.js/dist/chart.umd.min.js > dashboard/static/vendor/chart.umd.min.js
+	cp dashboard/node_modules/chart.js/LICENSE.md dashboard/static/vendor/chart.js.LICENSE.md
+	cp dashboard/node_modules/@kurkle/color/LICENSE.md dashboard/static/vendor/kurkle-color.LICENSE.md

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
+	"github.com/csat/csat/dashboard"
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/jobs"
 	"github.com/csat/csat/mail"
@@ -91,6 +92,7 @@ func (a *App) router() http.Handler {
 	if a.Cfg.Role != RoleWorker {
 		(&pages.Handler{Svc: a.Svc}).Routes(r)
 		(&rest.Handler{Svc: a.Svc, Auth: a.Tenants, Log: a.Log}).Routes(r)
+		r.Mount(dashboard.Prefix, dashboard.Handler())
 	}
 	return r
 }
