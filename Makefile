@@ -7,7 +7,7 @@ SURVEYS ?= 1000000
 
 export DATABASE_URL
 
-.PHONY: run test unit generate check-generated lint vet fmt migrate build bench compose-up compose-down dashboard
+.PHONY: run test unit generate check-generated lint vet fmt migrate build bench compose-up compose-down dashboard screenshots
 
 ## run: create the database if missing, migrate, serve on :8080
 run:
@@ -66,3 +66,7 @@ dashboard:
 	sed '/^\/\/# sourceMappingURL=/d' dashboard/node_modules/chart.js/dist/chart.umd.min.js > dashboard/static/vendor/chart.umd.min.js
 	cp dashboard/node_modules/chart.js/LICENSE.md dashboard/static/vendor/chart.js.LICENSE.md
 	cp dashboard/node_modules/@kurkle/color/LICENSE.md dashboard/static/vendor/kurkle-color.LICENSE.md
+
+## screenshots: save screenshots into docs/ with headless Chromium (apt-get install chromium)
+screenshots:
+	$(GO) test -count=1 ./dashboard -run '^TestScreenshot$$' -args -screenshots=../docs

@@ -201,6 +201,21 @@ var wallRules = []struct {
 	{"/ops/", operatorOnly},
 	{"/metrics", operatorOnly},
 	{"/debug/", operatorOnly},
+	{"/dashboard", staticFiles},
+}
+
+// staticFiles: the dashboard's files hold no tenant data (the page reads
+// everything through /graphql with the signed-in key); only GET and HEAD.
+func staticFiles(w *wallEnv, method, path string) []probe {
+	path = strings.TrimSuffix(path, "*")
+	want := status(200)
+	if method != http.MethodGet && method != http.MethodHead {
+		want = status(400, 405)
+	}
+	return []probe{
+		{method: method, path: path, key: w.keyB, want: want},
+		{method: method, path: path, want: want},
+	}
 }
 
 func operatorOnly(w *wallEnv, method, path string) []probe {

@@ -253,11 +253,12 @@ function renderCards(c, p) {
     const ch = describeChange(def.change, v, def.get(p));
     const delta = card.querySelector('.delta');
     delta.dataset.dir = ch.dir;
-    delta.replaceChildren(
+    const parts = [
       el('span', { class: 'arrow', 'aria-hidden': 'true', text: { up: '▲', down: '▼', flat: '●', none: '' }[ch.dir] }),
       el('span', { text: ` ${ch.text}` }),
-      ch.dir === 'none' ? null : el('span', { class: 'muted', text: ' vs previous period' }),
-    );
+    ];
+    if (ch.dir !== 'none') parts.push(el('span', { class: 'muted', text: ' vs previous period' }));
+    delta.replaceChildren(...parts);
   }
 }
 

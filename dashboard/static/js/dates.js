@@ -68,7 +68,7 @@ export function bucketLabel(d, granularity) {
 export function formatTime(iso, tz) {
   if (!iso) return '';
   return new Intl.DateTimeFormat(undefined, {
-    month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZone: tz,
+    month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZone: tz,
   }).format(new Date(iso));
 }
 
