@@ -77,7 +77,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		BaseURL: cfg.PublicBaseURL,
 		Log:     log,
 	}
-	a.Tenants = &tenants.Store{DB: a.DB}
+	a.Tenants = &tenants.Store{DB: a.DB, CacheTTL: cfg.AuthCacheTTL}
 	rest.Unavailable = db.IsUnavailable
 	a.Handler = a.router()
 	return a, nil

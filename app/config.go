@@ -28,6 +28,7 @@ type Config struct {
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
 	DBMaxConns        int
+	AuthCacheTTL      time.Duration // 0: no cache
 	LogLevel          string
 }
 
@@ -73,6 +74,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.WorkerConcurrency, err = positive(env("WORKER_CONCURRENCY", "20")); err != nil {
 		return c, bad("WORKER_CONCURRENCY", err)
+	}
+	if v := env("AUTH_CACHE_TTL", "5s"); v != "0" {
+		if c.AuthCacheTTL, err = duration(v); err != nil {
+			return c, bad("AUTH_CACHE_TTL", err)
+		}
 	}
 	if c.DBMaxConns, err = positive(env("DB_MAX_CONNS", "40")); err != nil {
 		return c, bad("DB_MAX_CONNS", err)

@@ -81,6 +81,10 @@ func Require(ctx context.Context, scope string) (string, error) {
 type Store struct {
 	DB  *bun.DB
 	Now func() time.Time
+	// CacheTTL keeps verified keys in memory this long (see keyCache);
+	// zero looks every key up every time.
+	CacheTTL time.Duration
+	cache    keyCache
 }
 
 func (s *Store) now() time.Time {
@@ -158,6 +162,17 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Principal, error)
 		return Principal{}, errs.ErrUnauthorized
 	}
 	hash := secret.Hash(key)
+	now := s.now()
+	if s.CacheTTL > 0 {
+		if e, ok := s.cache.get(hash, now); ok {
+			if now.Sub(e.touched) >= time.Minute {
+				_ = db.TouchAPIKey(ctx, s.DB, e.p.TenantID, e.p.KeyID, now) // best effort
+				e.touched = now
+				s.cache.put(hash, e)
+			}
+			return e.p, nil
+		}
+	}
 	k, err := db.FindAPIKeyByHash(ctx, s.DB, hash)
 	if err != nil {
 		if errs.CodeOf(err) == errs.NotFound {
@@ -168,11 +183,17 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Principal, error)
 	if !secret.Equal(k.KeyHash, hash) {
 		return Principal{}, errs.ErrUnauthorized
 	}
-	_ = db.TouchAPIKey(ctx, s.DB, k.TenantID, k.ID, s.now()) // best effort
-	return Principal{TenantID: k.TenantID, KeyID: k.ID, Scopes: k.Scopes}, nil
+	_ = db.TouchAPIKey(ctx, s.DB, k.TenantID, k.ID, now) // best effort
+	p := Principal{TenantID: k.TenantID, KeyID: k.ID, Scopes: k.Scopes}
+	if s.CacheTTL > 0 {
+		s.cache.put(hash, cachedKey{p: p, until: now.Add(s.CacheTTL), touched: now})
+	}
+	return p, nil
 }
 
 // RevokeKey revokes one of the tenant's keys.
 func (s *Store) RevokeKey(ctx context.Context, tenantID, keyID string) error {
-	return db.RevokeAPIKey(ctx, s.DB, tenantID, keyID, s.now())
+	err := db.RevokeAPIKey(ctx, s.DB, tenantID, keyID, s.now())
+	s.cache.dropKey(tenantID, keyID) // after: a lookup racing the revoke may have cached it
+	return err
 }

@@ -20,6 +20,8 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -56,6 +58,8 @@ type options struct {
 	Out         string
 	Keep        bool
 	Triggers    bool
+	Only        string
+	CPUProfile  string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -72,6 +76,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.RedisURL, "redis", envOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"), "Redis database of the bench (flushed!)")
 	fs.StringVar(&o.Out, "out", "bench/results/latest.json", "where to write the JSON results (empty: nowhere)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
+	fs.StringVar(&o.Only, "only", "", "run only these parts, comma-separated: floors, scenarios, wave (while tuning)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured part to this file")
 	fs.BoolVar(&o.Triggers, "triggers", false, "keep the surveys triggers on during COPY (slower; rollups kept row by row)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -163,17 +169,35 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	runtime.GC()
 	debug.FreeOSMemory()
 	rss := startRSS()
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	part := func(name string) bool { return o.Only == "" || slices.Contains(strings.Split(o.Only, ","), name) }
 	fmt.Fprintln(stdout, "running scenarios...")
-	rep.Floors = b.floors(ctx)
-	rep.Scenarios = b.scenarios(ctx, b.big, o.Duration, nil)
-	rep.Reference = b.scenarios(ctx, b.ref, o.Duration/2, map[string]bool{"list": true, "analytics_365d": true})
+	rep.Floors = []result{{Name: "floor_select", Kind: "floor"}, {Name: "floor_update", Kind: "floor"}}
+	if part("floors") {
+		rep.Floors = b.floors(ctx)
+	}
+	if part("scenarios") {
+		rep.Scenarios = b.scenarios(ctx, b.big, o.Duration, nil)
+		rep.Reference = b.scenarios(ctx, b.ref, o.Duration/2, map[string]bool{"list": true, "analytics_365d": true})
+	}
 	rep.Flatness = flatness(rep.Scenarios, rep.Reference)
 	setRatios(rep.Scenarios, rep.Floors)
 	setRatios(rep.Reference, rep.Floors)
-	fmt.Fprintf(stdout, "send wave of %d...\n", o.Wave)
-	rep.SendWave, err = b.wave(ctx)
-	if err != nil {
-		return err
+	if part("wave") {
+		fmt.Fprintf(stdout, "send wave of %d...\n", o.Wave)
+		if rep.SendWave, err = b.wave(ctx); err != nil {
+			return err
+		}
 	}
 	rep.RSSMB = rss.PeakMB()
 	rep.RSSNote = "peak VmRSS of the bench process, sampled every 100 ms from service start to the end of the wave: the service runs in-process, so this includes the load generator and the SMTP sink"
