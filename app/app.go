@@ -24,6 +24,7 @@ import (
 	"github.com/csat/csat/rest"
 	"github.com/csat/csat/survey"
 	"github.com/csat/csat/tenants"
+	"github.com/csat/csat/webhooks"
 )
 
 // App is a wired service: connections, domain and adapters.
@@ -36,6 +37,7 @@ type App struct {
 	Queue   *asynq.Client
 	Svc     *survey.Service
 	Tenants *tenants.Store
+	Hooks   *webhooks.Service
 	Handler http.Handler
 	Routes  chi.Routes // the router behind Handler, for route-by-route tests (chi.Walk)
 }
@@ -77,6 +79,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		BaseURL: cfg.PublicBaseURL,
 		Log:     log,
 	}
+	if a.Hooks, err = webhooks.New(a.DB, a.Queue, cfg.Webhooks, log, nil); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Svc.Events = append(a.Svc.Events, a.Hooks)
 	a.Tenants = &tenants.Store{DB: a.DB, CacheTTL: cfg.AuthCacheTTL}
 	rest.Unavailable = db.IsUnavailable
 	a.Handler = a.router()
@@ -91,7 +98,7 @@ func (a *App) router() http.Handler {
 	r.Get("/readyz", a.readyz)
 	if a.Cfg.Role != RoleWorker {
 		(&pages.Handler{Svc: a.Svc}).Routes(r)
-		(&rest.Handler{Svc: a.Svc, Auth: a.Tenants, Log: a.Log}).Routes(r)
+		(&rest.Handler{Svc: a.Svc, Auth: a.Tenants, Log: a.Log, Webhooks: a.Hooks}).Routes(r)
 		r.Mount(dashboard.Prefix, dashboard.Handler())
 	}
 	return r
@@ -167,7 +174,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		worker = jobs.NewServer(a.RedisOp, jobs.ServerConfig{
 			Concurrency: a.Cfg.WorkerConcurrency, ShutdownTimeout: a.Cfg.ShutdownTimeout, Log: a.Log,
 		})
-		h := &jobs.Handlers{Svc: a.Svc, Log: a.Log}
+		h := &jobs.Handlers{Svc: a.Svc, Log: a.Log, Register: []func(*asynq.ServeMux){a.Hooks.Register}}
 		if err := worker.Start(h.Mux()); err != nil {
 			_ = srv.Close()
 			return fmt.Errorf("start worker: %w", err)
@@ -175,6 +182,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		sw := &jobs.Sweeper{Svc: a.Svc, Redis: a.Redis, Interval: a.Cfg.ReconcileInterval, Log: a.Log}
 		wg.Add(1)
 		go func() { defer wg.Done(); sw.Run(sweepCtx) }()
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Hooks.RunSweep(sweepCtx, a.Cfg.ReconcileInterval) }()
 	}
 	a.Log.Info("serving", "addr", ln.Addr().String(), "role", a.Cfg.Role)
 

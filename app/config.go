@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/webhooks"
 )
 
 // Config is everything the service reads from its environment.
@@ -30,6 +31,7 @@ type Config struct {
 	DBMaxConns        int
 	AuthCacheTTL      time.Duration // 0: no cache
 	LogLevel          string
+	Webhooks          webhooks.Config
 }
 
 // Roles a process can take.
@@ -99,6 +101,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		if err := checkURL(c.SMTPURL, "smtp", "smtps"); err != nil {
 			return c, bad("SMTP_URL", err)
 		}
+	}
+	if c.Webhooks, err = webhooks.LoadConfig(getenv); err != nil {
+		return c, err
 	}
 	switch c.Role {
 	case RoleAll, RoleAPI, RoleWorker:

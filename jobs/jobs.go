@@ -92,6 +92,8 @@ type Handlers struct {
 	Svc      *survey.Service
 	Log      *slog.Logger
 	Observer Observer
+	// Register adds other packages' task types to the mux (webhooks).
+	Register []func(*asynq.ServeMux)
 }
 
 func decode(t *asynq.Task) (Payload, error) {
@@ -140,6 +142,9 @@ func (h *Handlers) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeSurveySend, h.Send)
 	mux.HandleFunc(TypeSurveyExpire, h.Expire)
+	for _, reg := range h.Register {
+		reg(mux)
+	}
 	return mux
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/csat/csat/survey"
 	"github.com/csat/csat/tenants"
 	"github.com/csat/csat/view"
+	"github.com/csat/csat/webhooks"
 )
 
 // Handler serves the REST API.
@@ -22,6 +23,8 @@ type Handler struct {
 	Svc  *survey.Service
 	Auth tenants.Authenticator
 	Log  *slog.Logger
+	// Webhooks manages webhook endpoints; nil leaves /webhooks unmounted.
+	Webhooks *webhooks.Service
 	// Limit wraps a route with its rate limit by name; nil means no limits.
 	Limit func(name string) func(http.Handler) http.Handler
 }
@@ -52,6 +55,9 @@ func (h *Handler) Routes(r chi.Router) {
 				r.With(h.limit("read")).Get("/csat/surveys/{id}", h.getSurvey)
 				r.With(h.limit("read")).Get("/csat/config", h.getConfig)
 				r.With(h.limit("config")).Put("/csat/config", h.putConfig)
+				if h.Webhooks != nil {
+					h.webhookRoutes(r)
+				}
 			})
 		})
 	}
