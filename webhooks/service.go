@@ -77,19 +77,19 @@ func (s *Service) now() time.Time {
 }
 
 // read and tx are the one place tenant data is reached, as in
-// survey.Service (row-level security will bind the tenant here).
+// survey.Service: they bind the tenant for row-level security (db/rls.go).
 func (s *Service) read(ctx context.Context, tenantID string, fn func(ctx context.Context, idb bun.IDB) error) error {
 	if tenantID == "" {
 		return errs.ErrNoTenant
 	}
-	return fn(ctx, s.DB)
+	return fn(db.WithTenant(ctx, tenantID), s.DB)
 }
 
 func (s *Service) tx(ctx context.Context, tenantID string, fn func(ctx context.Context, tx bun.Tx) error) error {
 	if tenantID == "" {
 		return errs.ErrNoTenant
 	}
-	return s.DB.RunInTx(ctx, nil, fn)
+	return s.DB.RunInTx(db.WithTenant(ctx, tenantID), nil, fn)
 }
 
 var errEndpointNotFound = errs.New(errs.NotFound, "webhook endpoint not found")
