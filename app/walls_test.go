@@ -37,6 +37,7 @@ type wallEnv struct {
 	crossAB, crossBA  string   // A's secret under B's tenant id, and B's under A's
 	markers           []string // strings only A's data contains
 	surveysB, configB int      // B's own counts
+	hookA, deliveryA  string   // A's webhook endpoint and one of its deliveries
 }
 
 // probe is one request and what its status must be.
@@ -171,8 +172,32 @@ var wallCases = map[string]func(w *wallEnv, path string) []probe{
 			{method: "GET", path: path + "?agent_id=walls-agent-A", key: w.keyB, want: status(200), check: rows(0)},
 		}
 	},
-	"GET /healthz": noTenantData,
-	"GET /readyz":  noTenantData,
+	"GET /webhooks/": func(w *wallEnv, path string) []probe {
+		return []probe{{method: "GET", path: path, key: w.keyB, want: status(200), check: func(t *testing.T, r testenv.Response) {
+			if !strings.Contains(string(r.Body), `"data":[]`) {
+				t.Errorf("B lists webhook endpoints it never made: %s", r.Body)
+			}
+		}}}
+	},
+	"POST /webhooks/": func(w *wallEnv, path string) []probe {
+		return []probe{{method: "POST", path: path, key: w.keyB, want: status(201), body: map[string]any{"url": "http://127.0.0.1:9/walls-hook-B"}}}
+	},
+	"GET /webhooks/{id}":                                  webhookProbes("GET", nil),
+	"PATCH /webhooks/{id}":                                webhookProbes("PATCH", map[string]any{"enabled": false, "url": "http://127.0.0.1:9/x"}),
+	"DELETE /webhooks/{id}":                               webhookProbes("DELETE", nil),
+	"POST /webhooks/{id}/rotate-secret":                   webhookProbes("POST", nil),
+	"GET /webhooks/{id}/deliveries":                       webhookProbes("GET", nil),
+	"POST /webhooks/{id}/deliveries/{delivery}/redeliver": webhookProbes("POST", nil),
+	"GET /healthz":                                        noTenantData,
+	"GET /readyz":                                         noTenantData,
+}
+
+// webhookProbes: B names A's endpoint (and delivery) and finds nothing.
+func webhookProbes(method string, body any) func(w *wallEnv, path string) []probe {
+	return func(w *wallEnv, path string) []probe {
+		return []probe{{method: method, path: fill(path, map[string]string{"id": w.hookA, "delivery": w.deliveryA}),
+			key: w.keyB, body: body, want: status(404)}}
+	}
 }
 
 func rateProbes(method, path string, w *wallEnv) []probe {
@@ -312,14 +337,20 @@ func (w *wallEnv) run(t *testing.T, route string, p probe) {
 // survey and the default config.
 func newWallEnv(t *testing.T) *wallEnv {
 	t.Helper()
-	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB, Env: map[string]string{"CSAT_ROLE": "api"}})
+	// No worker runs, so nothing is delivered; the webhook URLs are loopback.
+	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB, Env: map[string]string{"CSAT_ROLE": "api", "WEBHOOK_ALLOW_PRIVATE": "true"}})
 	all := append([]string(nil), tenants.AllScopes...)
 	w := &wallEnv{s: s, configB: 2}
 	w.tenantA, w.keyA = s.NewTenant(t, "Walls Tenant A-marker", all...)
 	w.tenantB, w.keyB = s.NewTenant(t, "Walls Tenant B", all...)
 	w.markers = []string{"Walls Tenant A-marker", "walls-a@", "walls-agent-A", "walls-team-A",
-		"walls-chan-A", "walls-feedback-A", "walls-name-A", w.tenantA}
+		"walls-chan-A", "walls-feedback-A", "walls-name-A", w.tenantA, "walls-hook-A", "walls-desc-A"}
 	ctx := context.Background()
+	r := s.Do(t, "POST", "/api/v1/webhooks", w.keyA, map[string]any{"url": "http://127.0.0.1:9/walls-hook-A", "description": "walls-desc-A"})
+	if r.Status != 201 {
+		t.Fatalf("A webhook: %d %s", r.Status, r.Body)
+	}
+	w.hookA = r.Map(t)["id"].(string)
 	var tokensA []string
 	for i := range 3 {
 		email := fmt.Sprintf("walls-a@a%d.example.com", i)
@@ -348,8 +379,18 @@ func newWallEnv(t *testing.T) *wallEnv {
 		t.Fatalf("A config: %d %s", r.Status, r.Body)
 	}
 	w.tokenA = tokensA[2]
+	r = s.Do(t, "GET", "/api/v1/webhooks/"+w.hookA+"/deliveries", w.keyA, nil)
+	var ds struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if r.JSON(t, &ds); len(ds.Data) == 0 {
+		t.Fatalf("A's webhook has no deliveries: %s", r.Body)
+	}
+	w.deliveryA = ds.Data[0].ID
 
-	r := s.Do(t, "POST", "/api/v1/csat/surveys", w.keyB, map[string]any{
+	r = s.Do(t, "POST", "/api/v1/csat/surveys", w.keyB, map[string]any{
 		"conversation_id": "walls-conv-B", "contact_email": "walls-b@example.com", "resolved_at": due()})
 	if r.Status != 201 {
 		t.Fatalf("B intake: %d %s", r.Status, r.Body)
