@@ -164,3 +164,42 @@ func TestRetryWindowAndDisableOnFakeClock(t *testing.T) {
 		t.Error("redeliver to a disabled endpoint accepted")
 	}
 }
+
+// BenchmarkOutbox measures what webhooks add to a change's transaction:
+// the endpoint lookup and the event and delivery inserts (one endpoint),
+// against the same transaction (a config update) with no endpoint
+// subscribed.
+func BenchmarkOutbox(b *testing.B) {
+	_, bdb := testenv.DB(b)
+	ctx := context.Background()
+	tn, err := (&tenants.Store{DB: bdb}).CreateTenant(ctx, "Bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := webhooks.New(bdb, nil, webhooks.Config{AllowPrivate: true}, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			ev := survey.Event{Type: survey.EventConfigUpdated, TenantID: tn.ID, At: time.Now(),
+				Config: &db.Config{TenantID: tn.ID, Enabled: true, SurveyDelayHours: 2, SurveyExpiryDays: 7, UpdatedAt: time.Now()}}
+			err := bdb.RunInTx(db.WithTenant(ctx, tn.ID), nil, func(ctx context.Context, tx bun.Tx) error {
+				if err := db.UpdateConfig(ctx, tx, ev.Config); err != nil {
+					return err
+				}
+				return svc.InTx(ctx, tx, ev)
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			svc.AfterCommit(ctx, ev)
+		}
+	}
+	b.Run("no-endpoint", run)
+	actx := tenants.NewContext(ctx, tenants.Principal{TenantID: tn.ID, Scopes: allScopes})
+	if _, err := svc.Create(actx, webhooks.EndpointInput{URL: "http://127.0.0.1:9/bench"}); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("one-endpoint", run)
+}
