@@ -20,10 +20,13 @@ import (
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/jobs"
 	"github.com/csat/csat/mail"
+	"github.com/csat/csat/metrics"
 	"github.com/csat/csat/pages"
+	"github.com/csat/csat/ratelimit"
 	"github.com/csat/csat/rest"
 	"github.com/csat/csat/survey"
 	"github.com/csat/csat/tenants"
+	"github.com/csat/csat/view"
 	"github.com/csat/csat/webhooks"
 )
 
@@ -39,13 +42,15 @@ type App struct {
 	Tenants *tenants.Store
 	Hooks   *webhooks.Service
 	Handler http.Handler
+	// Metrics holds every csat_ collector; record into it, never into globals.
+	Metrics *metrics.Metrics
 	Routes  chi.Routes // the router behind Handler, for route-by-route tests (chi.Walk)
 }
 
 // New connects to Postgres and Redis, migrates when configured to, and
 // builds the HTTP handler.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
-	a := &App{Cfg: cfg, Log: log}
+	a := &App{Cfg: cfg, Log: log, Metrics: metrics.New()}
 	if cfg.AutoMigrate {
 		if err := migrateAsOwner(ctx, cfg.DatabaseURL); err != nil {
 			return nil, err
@@ -97,11 +102,25 @@ func (a *App) router() http.Handler {
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
 	if a.Cfg.Role != RoleWorker {
-		(&pages.Handler{Svc: a.Svc}).Routes(r)
-		(&rest.Handler{Svc: a.Svc, Auth: a.Tenants, Log: a.Log, Webhooks: a.Hooks}).Routes(r)
+		restLimit, pageLimit := a.limits()
+		(&pages.Handler{Svc: a.Svc, Limit: pageLimit}).Routes(r)
+		(&rest.Handler{Svc: a.Svc, Auth: a.Tenants, Log: a.Log, Webhooks: a.Hooks, Limit: restLimit}).Routes(r)
 		r.Mount(dashboard.Prefix, dashboard.Handler())
 	}
 	return r
+}
+
+// limits builds the rate-limit hooks of the REST API (JSON 429s) and the
+// pages (HTML 429s); both nil when RATE_LIMITS_ENABLED=false.
+func (a *App) limits() (restLimit, pageLimit func(string) func(http.Handler) http.Handler) {
+	if !a.Cfg.RateLimitsEnabled {
+		a.Log.Warn("RATE_LIMITS_ENABLED=false: requests are not rate limited")
+		return nil, nil
+	}
+	l := ratelimit.New(a.Redis, ratelimit.Options{TrustedProxies: a.Cfg.TrustedProxies, Log: a.Log, Metrics: a.Metrics})
+	restLimit = func(name string) func(http.Handler) http.Handler { return l.Middleware(name, rest.WriteError) }
+	pageLimit = func(name string) func(http.Handler) http.Handler { return l.Middleware(name, view.RenderError) }
+	return restLimit, pageLimit
 }
 
 func securityHeaders(next http.Handler) http.Handler {

@@ -4,12 +4,14 @@ package app
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/ratelimit"
 	"github.com/csat/csat/webhooks"
 )
 
@@ -32,6 +34,8 @@ type Config struct {
 	AuthCacheTTL      time.Duration // 0: no cache
 	LogLevel          string
 	Webhooks          webhooks.Config
+	RateLimitsEnabled bool           // RATE_LIMITS_ENABLED; false for load tests
+	TrustedProxies    []netip.Prefix // TRUSTED_PROXIES: peers whose X-Forwarded-For is believed
 }
 
 // Roles a process can take.
@@ -84,6 +88,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.DBMaxConns, err = positive(env("DB_MAX_CONNS", "40")); err != nil {
 		return c, bad("DB_MAX_CONNS", err)
+	}
+	if c.RateLimitsEnabled, err = strconv.ParseBool(env("RATE_LIMITS_ENABLED", "true")); err != nil {
+		return c, bad("RATE_LIMITS_ENABLED", fmt.Errorf("want true or false"))
+	}
+	if c.TrustedProxies, err = ratelimit.ParsePrefixes(env("TRUSTED_PROXIES", "")); err != nil {
+		return c, bad("TRUSTED_PROXIES", err)
 	}
 	if err := checkURL(c.DatabaseURL, "postgres", "postgresql"); err != nil {
 		return c, bad("DATABASE_URL", err)

@@ -77,6 +77,9 @@ func StartService(tb testing.TB, o Options) *Service {
 		"SHUTDOWN_TIMEOUT":        "5s",
 		"CSAT_ROLE":               o.Role,
 		"LOG_LEVEL":               "warn",
+		// Tests make many requests per key; the rate-limit tests turn
+		// limits on with Env.
+		"RATE_LIMITS_ENABLED": "false",
 	}
 	if o.Reconcile > 0 {
 		vars["CSAT_RECONCILE_INTERVAL"] = o.Reconcile.String()
