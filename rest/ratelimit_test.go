@@ -82,7 +82,9 @@ func TestRateLimits(t *testing.T) {
 		do    func(i int) testenv.Response
 		json  bool
 	}{
-		{"rate", 30, func(int) testenv.Response { return s.Do(t, "GET", "/api/v1/csat/rate?rating=1&token=ten_x.nope", "", nil) }, true},
+		{"rate", 30, func(int) testenv.Response {
+			return s.Do(t, "GET", "/api/v1/csat/rate?rating=1&token=ten_x.nope", "", nil)
+		}, true},
 		{"list", 30, func(int) testenv.Response { return s.Do(t, "GET", "/api/v1/csat/surveys?status=bogus", key, nil) }, true},
 		{"submit", 10, func(i int) testenv.Response {
 			if i%2 == 1 { // the survey page's form post shares the budget
