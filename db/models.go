@@ -43,6 +43,15 @@ type Config struct {
 	SurveyDelayHours int       `bun:"survey_delay_hours,notnull"`
 	SurveyExpiryDays int       `bun:"survey_expiry_days,notnull"`
 	UpdatedAt        time.Time `bun:"updated_at,nullzero,notnull,default:current_timestamp"`
+
+	// What the customer sees; empty means the default (see survey.Branding).
+	BrandName     string   `bun:"brand_name,notnull"`
+	LogoURL       string   `bun:"logo_url,notnull"`
+	AccentColor   string   `bun:"accent_color,notnull"`
+	DefaultLocale string   `bun:"default_locale,notnull"`
+	EmailSubject  string   `bun:"email_subject,notnull"`
+	EmailMessage  string   `bun:"email_message,notnull"`
+	ButtonLabels  []string `bun:"button_labels,array"`
 }
 
 type Survey struct {
@@ -62,6 +71,7 @@ type Survey struct {
 	Feedback       *string    `bun:"feedback"`
 	Flagged        bool       `bun:"flagged,notnull"`
 	TokenHash      []byte     `bun:"token_hash"`
+	UnsubHash      []byte     `bun:"unsubscribe_hash"`
 	ResolvedAt     time.Time  `bun:"resolved_at,notnull"`
 	ScheduledFor   time.Time  `bun:"scheduled_for,notnull"`
 	SentAt         *time.Time `bun:"sent_at"`
@@ -69,4 +79,14 @@ type Survey struct {
 	RespondedAt    *time.Time `bun:"responded_at"`
 	CreatedAt      time.Time  `bun:"created_at,notnull"`
 	UpdatedAt      time.Time  `bun:"updated_at,notnull"`
+}
+
+// Unsubscribe is a contact's opt-out from one tenant's surveys.
+type Unsubscribe struct {
+	bun.BaseModel `bun:"table:csat_unsubscribes,alias:u"`
+
+	TenantID  string    `bun:"tenant_id,pk"`
+	Email     string    `bun:"email,pk"` // lower-cased
+	SurveyID  string    `bun:"survey_id,nullzero"`
+	CreatedAt time.Time `bun:"created_at,nullzero,notnull,default:current_timestamp"`
 }

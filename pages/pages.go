@@ -1,5 +1,7 @@
-// Package pages serves the public survey pages at /s/{token}: the full
-// survey form and its no-JavaScript form post.
+// Package pages serves the public pages a customer opens from a survey
+// email: the full survey at /s/{token} (a form that works without
+// JavaScript) and the unsubscribe page at /u/{token}. The tokens are the
+// credentials; every page is rendered by view with its security headers.
 package pages
 
 import (
@@ -8,6 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/csat/csat/errs"
 	"github.com/csat/csat/survey"
 	"github.com/csat/csat/view"
 )
@@ -30,60 +33,111 @@ func (h *Handler) limit(name string) func(http.Handler) http.Handler {
 func (h *Handler) Routes(r chi.Router) {
 	r.With(h.limit("page")).Get("/s/{token}", h.show)
 	r.With(h.limit("submit")).Post("/s/{token}", h.post)
+	r.With(h.limit("page")).Get("/u/{token}", h.unsubscribeForm)
+	r.With(h.limit("submit")).Post("/u/{token}", h.unsubscribe)
 }
+
+// maxForm bounds a form body: feedback of 5000 characters, URL-encoded.
+const maxForm = 64 << 10
 
 func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	token := chi.URLParam(r, "token")
 	sv, err := h.Svc.Lookup(r.Context(), token)
-	if err == nil {
-		err = survey.Answerable(sv, h.Svc.Clock())
-	}
 	if err != nil {
 		view.RenderError(w, r, err)
 		return
 	}
-	d := view.PageData{Action: "/s/" + token, TenantName: h.Svc.TenantName(r.Context(), sv.TenantID), Lang: view.Lang(sv.Locale)}
+	d := h.Svc.Page(r.Context(), sv)
+	if err := survey.Answerable(sv, h.Svc.Clock()); err != nil {
+		view.RenderErrorPage(w, r, err, d)
+		return
+	}
+	d.Action = "/s/" + token
 	if sv.Rating != nil {
 		d.Rating = *sv.Rating
 	}
 	if sv.Feedback != nil {
 		d.Feedback = *sv.Feedback
 	}
-	view.Render(w, http.StatusOK, view.PageSurvey, d)
+	view.Render(w, r, http.StatusOK, view.PageSurvey, d)
 }
 
 func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	token := chi.URLParam(r, "token")
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
-		view.Render(w, http.StatusBadRequest, view.PageError, view.PageData{Message: "The form could not be read. Please try again."})
-		return
-	}
-	rating, err := survey.ParseRating(strings.TrimSpace(r.PostForm.Get("rating")))
-	if err != nil {
-		h.showWithMessage(w, r, token, "Please choose a rating from 1 to 5.")
+		view.Render(w, r, http.StatusBadRequest, view.PageError, view.PageData{MessageKey: "err_form"})
 		return
 	}
 	feedback := r.PostForm.Get("feedback")
-	sv, err := h.Svc.Submit(r.Context(), token, rating, &feedback)
+	rating, err := survey.ParseRating(strings.TrimSpace(r.PostForm.Get("rating")))
 	if err != nil {
-		view.RenderError(w, r, err)
+		h.again(w, r, token, 0, feedback, "err_rating")
 		return
 	}
-	d := view.PageData{TenantName: h.Svc.TenantName(r.Context(), sv.TenantID), Lang: view.Lang(sv.Locale), Rating: rating, Feedback: feedback}
-	if d.Feedback == "" {
-		d.Feedback = " " // thanked for the whole survey: no second form
+	sv, err := h.Svc.Submit(r.Context(), token, rating, &feedback)
+	if e := errs.As(err); e != nil && e.Fields["feedback"] != "" {
+		h.again(w, r, token, rating, feedback, "err_feedback")
+		return
 	}
-	view.Render(w, http.StatusOK, view.PageThanks, d)
+	if err != nil {
+		h.fail(w, r, token, err)
+		return
+	}
+	d := h.Svc.Page(r.Context(), sv)
+	d.Rating, d.Done = rating, true
+	view.Render(w, r, http.StatusOK, view.PageThanks, d)
 }
 
-func (h *Handler) showWithMessage(w http.ResponseWriter, r *http.Request, token, msg string) {
+// again shows the survey form once more with what was entered and why it
+// was refused.
+func (h *Handler) again(w http.ResponseWriter, r *http.Request, token string, rating int, feedback, msgKey string) {
 	sv, err := h.Svc.Lookup(r.Context(), token)
 	if err != nil {
 		view.RenderError(w, r, err)
 		return
 	}
-	view.Render(w, http.StatusBadRequest, view.PageSurvey, view.PageData{
-		Action: "/s/" + token, TenantName: h.Svc.TenantName(r.Context(), sv.TenantID), Lang: view.Lang(sv.Locale), Message: msg,
-	})
+	d := h.Svc.Page(r.Context(), sv)
+	d.Action, d.Rating, d.Feedback, d.MessageKey = "/s/"+token, rating, feedback, msgKey
+	view.Render(w, r, http.StatusBadRequest, view.PageSurvey, d)
+}
+
+// fail renders an error page in the survey's language when the token is
+// known.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, token string, err error) {
+	var d view.PageData
+	if errs.CodeOf(err) != errs.NotFound {
+		if sv, lerr := h.Svc.Lookup(r.Context(), token); lerr == nil {
+			d = h.Svc.Page(r.Context(), sv)
+		}
+	}
+	view.RenderErrorPage(w, r, err, d)
+}
+
+// unsubscribeForm asks before opting out: mail scanners open links, and
+// a GET must not change anything.
+func (h *Handler) unsubscribeForm(w http.ResponseWriter, r *http.Request) {
+	token := chi.URLParam(r, "token")
+	sv, err := h.Svc.LookupUnsubscribe(r.Context(), token)
+	if err != nil {
+		view.RenderError(w, r, err)
+		return
+	}
+	d := h.Svc.Page(r.Context(), sv)
+	d.Action = "/u/" + token
+	view.Render(w, r, http.StatusOK, view.PageUnsubscribe, d)
+}
+
+// unsubscribe opts the contact out: the confirmation form posts here, and
+// so do mail clients' one-click unsubscribe (RFC 8058, body
+// "List-Unsubscribe=One-Click").
+func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	_ = r.ParseForm()
+	sv, err := h.Svc.Unsubscribe(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		view.RenderError(w, r, err)
+		return
+	}
+	view.Render(w, r, http.StatusOK, view.PageUnsubscribed, h.Svc.Page(r.Context(), sv))
 }

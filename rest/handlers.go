@@ -229,9 +229,16 @@ func (h *Handler) getConfig(w http.ResponseWriter, r *http.Request) {
 }
 
 type configRequest struct {
-	Enabled          *bool `json:"enabled"`
-	SurveyDelayHours *int  `json:"survey_delay_hours"`
-	SurveyExpiryDays *int  `json:"survey_expiry_days"`
+	Enabled          *bool     `json:"enabled"`
+	SurveyDelayHours *int      `json:"survey_delay_hours"`
+	SurveyExpiryDays *int      `json:"survey_expiry_days"`
+	BrandName        *string   `json:"brand_name"`
+	LogoURL          *string   `json:"logo_url"`
+	AccentColor      *string   `json:"accent_color"`
+	DefaultLocale    *string   `json:"default_locale"`
+	EmailSubject     *string   `json:"email_subject"`
+	EmailMessage     *string   `json:"email_message"`
+	ButtonLabels     *[]string `json:"button_labels"`
 }
 
 func (h *Handler) putConfig(w http.ResponseWriter, r *http.Request) {
@@ -248,6 +255,10 @@ func (h *Handler) putConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := h.Svc.UpdateConfig(r.Context(), survey.ConfigPatch{
 		Enabled: req.Enabled, SurveyDelayHours: req.SurveyDelayHours, SurveyExpiryDays: req.SurveyExpiryDays,
+		Customer: survey.Customer{
+			BrandName: req.BrandName, LogoURL: req.LogoURL, AccentColor: req.AccentColor, DefaultLocale: req.DefaultLocale,
+			EmailSubject: req.EmailSubject, EmailMessage: req.EmailMessage, ButtonLabels: req.ButtonLabels,
+		},
 	})
 	if err != nil {
 		WriteError(w, r, err)
@@ -328,16 +339,23 @@ func (h *Handler) rateHead(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(HTTPStatus(err))
 }
 
+// ratePage answers a browser's one-click: a thank-you page in the
+// survey's language that offers the feedback box.
 func (h *Handler) ratePage(w http.ResponseWriter, r *http.Request, token string, sv *db.Survey, err error) {
 	if err != nil {
-		view.RenderError(w, r, err)
+		var d view.PageData
+		if known, lerr := h.Svc.Lookup(r.Context(), token); lerr == nil {
+			d = h.Svc.Page(r.Context(), known)
+		}
+		view.RenderErrorPage(w, r, err, d)
 		return
 	}
-	d := view.PageData{Action: "/s/" + token, TenantName: h.Svc.TenantName(r.Context(), sv.TenantID), Lang: view.Lang(sv.Locale)}
+	d := h.Svc.Page(r.Context(), sv)
+	d.Action = "/s/" + token
 	if sv.Rating != nil {
 		d.Rating = *sv.Rating
 	}
-	view.Render(w, http.StatusOK, view.PageThanks, d)
+	view.Render(w, r, http.StatusOK, view.PageThanks, d)
 }
 
 type submitRequest struct {

@@ -73,14 +73,17 @@ func ToJSON(s *db.Survey) SurveyJSON {
 	}
 }
 
-// ConfigJSON is the documented config shape.
+// ConfigJSON is the documented config shape; the fields after the first
+// three are optional extensions (what the customer sees).
 type ConfigJSON struct {
 	Enabled          bool `json:"enabled"`
 	SurveyDelayHours int  `json:"survey_delay_hours"`
 	SurveyExpiryDays int  `json:"survey_expiry_days"`
+	CustomerJSON
 }
 
 // ConfigToJSON renders a config in the REST shape.
 func ConfigToJSON(c *db.Config) ConfigJSON {
-	return ConfigJSON{Enabled: c.Enabled, SurveyDelayHours: c.SurveyDelayHours, SurveyExpiryDays: c.SurveyExpiryDays}
+	return ConfigJSON{Enabled: c.Enabled, SurveyDelayHours: c.SurveyDelayHours, SurveyExpiryDays: c.SurveyExpiryDays,
+		CustomerJSON: customerToJSON(c)}
 }

@@ -40,6 +40,7 @@ type ConfigPatch struct {
 	Enabled          *bool
 	SurveyDelayHours *int
 	SurveyExpiryDays *int
+	Customer         // branding, templates and locale (customer.go)
 }
 
 // Validate checks every given field.
@@ -51,6 +52,7 @@ func (p ConfigPatch) Validate() error {
 	if p.SurveyExpiryDays != nil && (*p.SurveyExpiryDays < 1 || *p.SurveyExpiryDays > 30) {
 		bad["survey_expiry_days"] = "must be an integer from 1 to 30"
 	}
+	p.Customer.validate(bad)
 	if len(bad) > 0 {
 		return errs.Validation(bad)
 	}
@@ -68,6 +70,7 @@ func (p ConfigPatch) Apply(c *db.Config) {
 	if p.SurveyExpiryDays != nil {
 		c.SurveyExpiryDays = *p.SurveyExpiryDays
 	}
+	p.Customer.apply(c)
 }
 
 // IntakeInput is a resolved conversation reported to us.

@@ -15,7 +15,6 @@ import (
 	"github.com/csat/csat/mail"
 	"github.com/csat/csat/secret"
 	"github.com/csat/csat/tenants"
-	"github.com/csat/csat/view"
 )
 
 // Scheduler enqueues the delayed work of a survey (the jobs package).
@@ -138,6 +137,13 @@ func (s *Service) Intake(ctx context.Context, in IntakeInput) (IntakeResult, err
 		if !cfg.Enabled {
 			res = IntakeResult{Skipped: SkipDisabled}
 			return nil
+		}
+		if skip, err := s.optedOut(ctx, tx, tenantID, in.ContactEmail); err != nil || skip {
+			res = IntakeResult{Skipped: SkipUnsubscribed}
+			return err
+		}
+		if in.Locale == "" {
+			in.Locale = cfg.DefaultLocale
 		}
 		sv := &db.Survey{
 			TenantID:       tenantID,
@@ -478,7 +484,8 @@ func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutc
 		if err != nil {
 			return fmt.Errorf("load config: %w", err)
 		}
-		msg, err := s.render(ctx, tx, sv, token)
+		unsub := NewToken(tenantID)
+		msg, err := s.render(ctx, tx, sv, dbCfg, token, unsub)
 		if err != nil {
 			return err
 		}
@@ -487,8 +494,8 @@ func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutc
 		}
 		now := s.now()
 		exp := ExpiresAt(now, configOf(dbCfg))
-		sv.Status, sv.SentAt, sv.ExpiresAt = db.StatusSent, &now, &exp
-		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status", "sent_at", "expires_at"); err != nil {
+		sv.Status, sv.SentAt, sv.ExpiresAt, sv.UnsubHash = db.StatusSent, &now, &exp, secret.Hash(unsub)
+		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status", "sent_at", "expires_at", "unsubscribe_hash"); err != nil {
 			return err
 		}
 		emit(s.surveyEvent(EventSent, sv))
@@ -530,7 +537,11 @@ func (s *Service) claimSend(ctx context.Context, tenantID, surveyID string, hash
 		if now.Before(sv.ScheduledFor.Add(-2 * time.Second)) {
 			return ErrNotDue
 		}
-		if !cfg.Enabled || WindowPassed(sv.ScheduledFor, cfg, now) {
+		optedOut, err := s.optedOut(ctx, tx, tenantID, sv.ContactEmail)
+		if err != nil {
+			return err
+		}
+		if !cfg.Enabled || WindowPassed(sv.ScheduledFor, cfg, now) || optedOut {
 			sv.Status = db.StatusExpired
 			if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status"); err != nil {
 				return err
@@ -564,29 +575,6 @@ func (s *Service) LinksFor(token string) Links {
 	}
 	l.Survey = base + "/s/" + token
 	return l
-}
-
-func (s *Service) render(ctx context.Context, tx bun.IDB, sv *db.Survey, token string) (mail.Message, error) {
-	t, err := db.GetTenant(ctx, tx, sv.TenantID)
-	if err != nil {
-		return mail.Message{}, fmt.Errorf("load tenant: %w", err)
-	}
-	links := s.LinksFor(token)
-	e, err := view.SurveyEmail(view.EmailData{
-		TenantName:     t.Name,
-		ContactName:    sv.ContactName,
-		ConversationID: sv.ConversationID,
-		Locale:         sv.Locale,
-		RateURLs:       links.Rate,
-		SurveyURL:      links.Survey,
-	})
-	if err != nil {
-		return mail.Message{}, err
-	}
-	return mail.Message{
-		To: sv.ContactEmail, ToName: sv.ContactName, Subject: e.Subject, HTML: e.HTML, Text: e.Text,
-		Headers: map[string]string{"X-CSAT-Survey-ID": sv.ID},
-	}, nil
 }
 
 // Expire marks one sent survey expired once its link expired.
