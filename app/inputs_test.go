@@ -139,20 +139,24 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// customerDefaults are the optional config fields (branding, templates,
+// locale) after the documented three, at their defaults.
+const customerDefaults = `,"brand_name":"","logo_url":"","accent_color":"","default_locale":"en","email_subject":"","email_message":"","button_labels":[]}`
+
 func TestConfigPartialUpdate(t *testing.T) {
 	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB, Env: map[string]string{"CSAT_ROLE": "api"}})
 	_, key := s.NewTenant(t, "Acme")
-	if r := s.Do(t, "GET", "/api/v1/csat/config", key, nil); string(r.Body) != `{"enabled":true,"survey_delay_hours":2,"survey_expiry_days":7}`+"\n" {
+	if r := s.Do(t, "GET", "/api/v1/csat/config", key, nil); string(r.Body) != `{"enabled":true,"survey_delay_hours":2,"survey_expiry_days":7`+customerDefaults+"\n" {
 		t.Fatalf("default config: %s", r.Body)
 	}
 	steps := []struct {
 		body any
 		want string
 	}{
-		{map[string]any{"survey_delay_hours": 4, "survey_expiry_days": 14}, `{"enabled":true,"survey_delay_hours":4,"survey_expiry_days":14}`},
-		{map[string]any{"enabled": false}, `{"enabled":false,"survey_delay_hours":4,"survey_expiry_days":14}`},
-		{map[string]any{}, `{"enabled":false,"survey_delay_hours":4,"survey_expiry_days":14}`},
-		{map[string]any{"survey_expiry_days": 1, "enabled": true}, `{"enabled":true,"survey_delay_hours":4,"survey_expiry_days":1}`},
+		{map[string]any{"survey_delay_hours": 4, "survey_expiry_days": 14}, `{"enabled":true,"survey_delay_hours":4,"survey_expiry_days":14`+customerDefaults},
+		{map[string]any{"enabled": false}, `{"enabled":false,"survey_delay_hours":4,"survey_expiry_days":14`+customerDefaults},
+		{map[string]any{}, `{"enabled":false,"survey_delay_hours":4,"survey_expiry_days":14`+customerDefaults},
+		{map[string]any{"survey_expiry_days": 1, "enabled": true}, `{"enabled":true,"survey_delay_hours":4,"survey_expiry_days":1`+customerDefaults},
 	}
 	for i, st := range steps {
 		r := s.Do(t, "PUT", "/api/v1/csat/config", key, st.body)

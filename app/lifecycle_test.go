@@ -208,6 +208,8 @@ func TestScannerRule(t *testing.T) {
 	tenantID, key := s.NewTenant(t, "Acme")
 	id := intake(t, s, key, "conv-scan", "scan@example.com")["id"].(string)
 	rate, _ := rateLinks(t, s.SMTP.WaitFor(t, "scan@example.com", 1, 15*time.Second)[0])
+	// The email leaves inside the send transaction; its token works once that commits.
+	testenv.Eventually(t, 5*time.Second, "sent", func() bool { return getSurvey(t, s, tenantID, id).Status == db.StatusSent })
 	for _, i := range []int{0, 1} {
 		if r := s.Do(t, "GET", rate[i], "", nil); r.Status != 200 {
 			t.Fatalf("click %d: %d", i+1, r.Status)

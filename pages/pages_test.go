@@ -39,6 +39,9 @@ func send(t *testing.T, s *testenv.Service, tenantID, key string, body map[strin
 	mails := s.SMTP.WaitFor(t, to, 1, 20*time.Second)
 	e := mails[len(mails)-1]
 	out := sent{ID: res.Map(t)["id"].(string), Email: e, TenantID: tenantID}
+	// The email leaves inside the send transaction: its links work once
+	// that commits.
+	testenv.Eventually(t, 5*time.Second, "survey sent", func() bool { return getSurvey(t, s, tenantID, out.ID).Status == db.StatusSent })
 	for _, l := range e.Links() {
 		switch {
 		case strings.Contains(l, "/api/v1/csat/rate?"):
