@@ -171,6 +171,12 @@ var wallCases = map[string]func(w *wallEnv, path string) []probe{
 			{method: "GET", path: path + "?format=csv", key: w.keyB, want: status(200), check: rows(w.surveysB)},
 			{method: "GET", path: path + "?agent_id=walls-agent-A", key: w.keyB, want: status(200), check: rows(0)},
 		}
+},
+	"GET /u/{token}": func(w *wallEnv, path string) []probe {
+		return unsubscribeProbes("GET", path, w)
+	},
+	"POST /u/{token}": func(w *wallEnv, path string) []probe {
+		return unsubscribeProbes("POST", path, w)
 	},
 	"GET /webhooks/": func(w *wallEnv, path string) []probe {
 		return []probe{{method: "GET", path: path, key: w.keyB, want: status(200), check: func(t *testing.T, r testenv.Response) {
@@ -198,6 +204,20 @@ func webhookProbes(method string, body any) func(w *wallEnv, path string) []prob
 		return []probe{{method: method, path: fill(path, map[string]string{"id": w.hookA, "delivery": w.deliveryA}),
 			key: w.keyB, body: body, want: status(404)}}
 	}
+}
+
+// unsubscribeProbes: cross-tenant secrets, and a survey token used as an
+// unsubscribe secret (they are different secrets), find nothing.
+func unsubscribeProbes(method, path string, w *wallEnv) []probe {
+	var ps []probe
+	for _, tok := range []string{w.crossAB, w.crossBA, w.tokenA} {
+		p := probe{method: method, path: fill(path, map[string]string{"token": tok}), want: status(404)}
+		if method == "POST" {
+			p.body, p.header = "List-Unsubscribe=One-Click", []string{"Content-Type", "application/x-www-form-urlencoded"}
+		}
+		ps = append(ps, p)
+	}
+	return ps
 }
 
 func rateProbes(method, path string, w *wallEnv) []probe {

@@ -59,7 +59,7 @@ func send(t *testing.T, s *testenv.Service, tenantID, key string, body map[strin
 
 func getSurvey(t *testing.T, s *testenv.Service, tenantID, id string) *db.Survey {
 	t.Helper()
-	sv, err := db.GetSurvey(context.Background(), s.App.DB, tenantID, id)
+	sv, err := db.GetSurvey(context.Background(), s.Admin, tenantID, id)
 	if err != nil {
 		t.Fatalf("load survey: %v", err)
 	}
@@ -145,7 +145,7 @@ func TestFriendlyErrorPages(t *testing.T) {
 	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB})
 	tenantID, key := s.NewTenant(t, "Acme Support")
 	sv := send(t, s, tenantID, key, map[string]any{"conversation_id": "c1", "contact_email": "fr@example.com", "locale": "fr"})
-	_, err := s.App.DB.NewUpdate().Model((*db.Survey)(nil)).Set("expires_at = now() - interval '1 minute'").
+	_, err := s.Admin.NewUpdate().Model((*db.Survey)(nil)).Set("expires_at = now() - interval '1 minute'").
 		Where("tenant_id = ? AND id = ?", tenantID, sv.ID).Exec(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func TestUnsubscribe(t *testing.T) {
 		t.Fatalf("confirm page: %d %s", confirm.Status, confirm.Body)
 	}
 	checkPageHeaders(t, confirm)
-	if n, _ := s.App.DB.NewSelect().Model((*db.Unsubscribe)(nil)).Count(context.Background()); n != 0 {
+	if n, _ := s.Admin.NewSelect().Model((*db.Unsubscribe)(nil)).Count(context.Background()); n != 0 {
 		t.Fatal("a GET unsubscribed")
 	}
 	// RFC 8058 one-click POST, twice.
@@ -229,7 +229,7 @@ func TestUnsubscribe(t *testing.T) {
 
 	// Make the pending one due: the sweep/send expires it unsent.
 	pid := pending.Map(t)["id"].(string)
-	_, err := s.App.DB.NewUpdate().Model((*db.Survey)(nil)).Set("scheduled_for = now() - interval '1 second'").
+	_, err := s.Admin.NewUpdate().Model((*db.Survey)(nil)).Set("scheduled_for = now() - interval '1 second'").
 		Where("tenant_id = ? AND id = ?", tenantID, pid).Exec(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -22,3 +22,12 @@ CREATE TABLE csat_unsubscribes (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, email)
 );
+
+-- The tenant wall (row-level security), as csat_protect_tenant_table in the
+-- row_level_security migration sets it up; written out here because this
+-- migration may run before that function exists.
+ALTER TABLE csat_unsubscribes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE csat_unsubscribes FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON csat_unsubscribes
+    USING (tenant_id = current_setting('app.tenant_id', true))
+    WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
