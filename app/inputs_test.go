@@ -153,10 +153,10 @@ func TestConfigPartialUpdate(t *testing.T) {
 		body any
 		want string
 	}{
-		{map[string]any{"survey_delay_hours": 4, "survey_expiry_days": 14}, `{"enabled":true,"survey_delay_hours":4,"survey_expiry_days":14`+customerDefaults},
-		{map[string]any{"enabled": false}, `{"enabled":false,"survey_delay_hours":4,"survey_expiry_days":14`+customerDefaults},
-		{map[string]any{}, `{"enabled":false,"survey_delay_hours":4,"survey_expiry_days":14`+customerDefaults},
-		{map[string]any{"survey_expiry_days": 1, "enabled": true}, `{"enabled":true,"survey_delay_hours":4,"survey_expiry_days":1`+customerDefaults},
+		{map[string]any{"survey_delay_hours": 4, "survey_expiry_days": 14}, `{"enabled":true,"survey_delay_hours":4,"survey_expiry_days":14` + customerDefaults},
+		{map[string]any{"enabled": false}, `{"enabled":false,"survey_delay_hours":4,"survey_expiry_days":14` + customerDefaults},
+		{map[string]any{}, `{"enabled":false,"survey_delay_hours":4,"survey_expiry_days":14` + customerDefaults},
+		{map[string]any{"survey_expiry_days": 1, "enabled": true}, `{"enabled":true,"survey_delay_hours":4,"survey_expiry_days":1` + customerDefaults},
 	}
 	for i, st := range steps {
 		r := s.Do(t, "PUT", "/api/v1/csat/config", key, st.body)

@@ -9,8 +9,6 @@ import (
 	"github.com/csat/csat/testenv"
 )
 
-// This package's Redis database number.
-const redisDB = 14
 
 func TestConfigCustomerFields(t *testing.T) {
 	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB})
