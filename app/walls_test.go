@@ -171,7 +171,7 @@ var wallCases = map[string]func(w *wallEnv, path string) []probe{
 			{method: "GET", path: path + "?format=csv", key: w.keyB, want: status(200), check: rows(w.surveysB)},
 			{method: "GET", path: path + "?agent_id=walls-agent-A", key: w.keyB, want: status(200), check: rows(0)},
 		}
-},
+	},
 	"GET /u/{token}": func(w *wallEnv, path string) []probe {
 		return unsubscribeProbes("GET", path, w)
 	},

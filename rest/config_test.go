@@ -9,7 +9,6 @@ import (
 	"github.com/csat/csat/testenv"
 )
 
-
 func TestConfigCustomerFields(t *testing.T) {
 	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB})
 	_, key := s.NewTenant(t, "Acme Support")
