@@ -101,12 +101,17 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	for d, v := range q.dims() {
 		dim, key = d, v
 	}
-	sq := idb.NewSelect().TableExpr("survey_stats_hourly AS h").
-		ColumnExpr("width_bucket(h.hour, ?::timestamptz[]) AS bucket", pgdialect.Array(bounds)).
+	// Bounds on whole UTC days read the daily rollup (24x fewer rows).
+	table, at := bun.Ident("survey_stats_hourly"), bun.Ident("hour")
+	if wholeUTCDays(bounds) {
+		table, at = bun.Ident("survey_stats_daily"), bun.Ident("day")
+	}
+	sq := idb.NewSelect().TableExpr("? AS h", table).
+		ColumnExpr("width_bucket(h.?, ?::timestamptz[]) AS bucket", at, pgdialect.Array(bounds)).
 		ColumnExpr("sum(h.sent) AS sent, sum(h.r1) AS r1, sum(h.r2) AS r2, sum(h.r3) AS r3, sum(h.r4) AS r4, sum(h.r5) AS r5").
 		Where("h.tenant_id = ?", tenantID).
 		Where("h.dim = ?", dim).
-		Where("h.hour >= ? AND h.hour < ?", bounds[0], bounds[len(bounds)-1]).
+		Where("h.? >= ? AND h.? < ?", at, bounds[0], at, bounds[len(bounds)-1]).
 		GroupExpr("bucket")
 	if q.GroupBy != "" && key == "" {
 		return sq.ColumnExpr("h.dim_key AS key").GroupExpr("h.dim_key")
@@ -116,6 +121,16 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 		sq = sq.Where("h.dim_key = ?", key)
 	}
 	return sq
+}
+
+// wholeUTCDays reports whether every bound is a UTC midnight.
+func wholeUTCDays(bounds []time.Time) bool {
+	for _, b := range bounds {
+		if b = b.UTC(); !b.Equal(time.Date(b.Year(), b.Month(), b.Day(), 0, 0, 0, 0, time.UTC)) {
+			return false
+		}
+	}
+	return true
 }
 
 var dimColumn = map[string]string{DimAgent: "s.agent_id", DimTeam: "s.team_id", DimChannel: "s.channel"}

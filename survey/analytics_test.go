@@ -152,6 +152,7 @@ func TestRollupMatchesRecount(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertRollupMatches(t, p.db)
+	assertDailyMatchesHourly(t, p.db)
 }
 
 // assertRollupMatches compares every non-zero rollup row with a recount.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/survey"
 )
@@ -99,5 +101,36 @@ func TestSurveyCountsMatchRecount(t *testing.T) {
 				t.Errorf("filter %+v: total %d, rows %d", f, page.Total, len(page.Surveys))
 			}
 		}
+	}
+}
+
+// assertDailyMatchesHourly checks the daily rollup against the hourly one
+// summed per UTC day (the hourly one is checked against a recount).
+func assertDailyMatchesHourly(t *testing.T, bdb *bun.DB) {
+	t.Helper()
+	var diff []string
+	err := bdb.NewRaw(`
+		WITH hourly AS (
+			SELECT tenant_id, dim, dim_key, date_trunc('day', hour, 'UTC') AS day,
+			       sum(sent) AS sent, sum(r1) AS r1, sum(r2) AS r2, sum(r3) AS r3, sum(r4) AS r4, sum(r5) AS r5
+			FROM survey_stats_hourly GROUP BY 1, 2, 3, 4
+			HAVING (sum(sent), sum(r1), sum(r2), sum(r3), sum(r4), sum(r5)) <> (0, 0, 0, 0, 0, 0)),
+		daily AS (
+			SELECT tenant_id, dim, dim_key, day, sent, r1, r2, r3, r4, r5 FROM survey_stats_daily
+			WHERE (sent, r1, r2, r3, r4, r5) <> (0, 0, 0, 0, 0, 0))
+		SELECT format('%s %s=%s %s: daily [%s], hourly [%s]', tenant_id, dim, dim_key, day,
+		              concat_ws(' ', d.sent, d.r1, d.r2, d.r3, d.r4, d.r5), concat_ws(' ', h.sent, h.r1, h.r2, h.r3, h.r4, h.r5))
+		FROM daily d FULL JOIN hourly h USING (tenant_id, dim, dim_key, day)
+		WHERE (d.sent, d.r1, d.r2, d.r3, d.r4, d.r5) IS DISTINCT FROM (h.sent, h.r1, h.r2, h.r3, h.r4, h.r5)`).Scan(context.Background(), &diff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diff {
+		t.Error(d)
+	}
+	var n int
+	_ = bdb.NewRaw("SELECT count(*) FROM survey_stats_daily").Scan(context.Background(), &n)
+	if n == 0 {
+		t.Fatal("daily rollup is empty")
 	}
 }

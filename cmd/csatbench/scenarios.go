@@ -161,9 +161,10 @@ func (b *bench) graphqlPage(c *http.Client, key string) scenario {
 // breakdown by agent.
 func (b *bench) graphqlAnalytics(c *http.Client, key string) scenario {
 	const q = `query($from: Date!, $to: Date!) { csatAnalytics(startDate: $from, endDate: $to) {
-		totalSent totalResponded responseRate averageRating csatScore
-		trend(interval: WEEK) { period averageRating responses }
-		breakdown(by: AGENT) { key averageRating responses } } }`
+		totalSurveysSent totalResponses responseRate averageRating satisfactionScore
+		ratingDistribution { rating count }
+		trend(granularity: WEEK) { date surveysSent responses averageRating }
+		breakdown(by: AGENT) { key surveysSent responses averageRating } } }`
 	vars := map[string]any{"from": b.now.AddDate(-1, 0, 0).Format("2006-01-02"), "to": b.now.Format("2006-01-02")}
 	return scenario{name: "graphql_analytics", kind: "read", probe: true, fn: func(ctx context.Context, w, n int) error {
 		return graphql(ctx, c, b.url, key, q, vars, nil)

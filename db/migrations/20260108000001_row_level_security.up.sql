@@ -48,6 +48,7 @@ SELECT csat_protect_tenant_table('surveys');
 SELECT csat_protect_tenant_table('survey_clicks');
 SELECT csat_protect_tenant_table('survey_stats_hourly');
 SELECT csat_protect_tenant_table('survey_counts');
+SELECT csat_protect_tenant_table('survey_stats_daily');
 
 -- Authentication looks a key up by its hash before the tenant is known.
 -- This policy shows exactly the row whose hash the caller bound
