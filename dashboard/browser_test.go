@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/csat/csat/testenv"
 )
@@ -287,7 +288,10 @@ func TestDashboard(t *testing.T) {
 		if got := b.text(t, "#period"); !strings.Contains(got, "Jan 1 – Jan 31, 2025") || !strings.Contains(got, "Dec 1 – Dec 31, 2024") {
 			t.Fatalf("period line %q does not name the range and the previous one", got)
 		}
-		b.do(t, "back to 7 days", chromedp.Click(chromedp.CSS(`label[for="preset-7"]`)))
+		// By keyboard: the presets are a radio group, so an arrow key moves
+		// from Custom round to 7 days.
+		b.do(t, "back to 7 days with the keyboard", chromedp.Focus(chromedp.ID("preset-custom")), chromedp.KeyEvent(kb.ArrowRight))
+		b.waitTrue(t, "7 days checked", `document.querySelector('#preset-7').checked`)
 		b.waitText(t, card("sent", "value"), "4")
 		b.do(t, "weekly trend", chromedp.Click(chromedp.CSS(`label[for="g-week"]`)))
 		b.waitTrue(t, "one or two weekly buckets", `(n => n >= 1 && n <= 2)(document.querySelectorAll('#trend-table tbody tr').length)`)
