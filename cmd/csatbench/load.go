@@ -59,15 +59,16 @@ var (
 // rowWriter streams one tenant's surveys in COPY text format, oldest first
 // (so the time-ordered ids append to the primary key index).
 type rowWriter struct {
-	t   tenantData
-	now time.Time
-	r   *rand.Rand
-	buf []byte
+	t      tenantData
+	lo, hi int // rows [lo, hi) of the tenant
+	now    time.Time
+	r      *rand.Rand
+	buf    []byte
 }
 
 func (w *rowWriter) writeTo(out *bufio.Writer) error {
 	year := 365 * 24 * time.Hour
-	for i := w.t.N - 1; i >= 0; i-- {
+	for i := w.hi - 1; i >= w.lo; i-- {
 		// Row i is i/N of the way back over the year; the newest Live rows
 		// are in the last six days so their links are still valid.
 		var resolved time.Time
@@ -179,8 +180,8 @@ func (w *rowWriter) row(b []byte, i int, resolved time.Time) []byte {
 	return append(b, '\n')
 }
 
-// copySurveys streams the generated rows into Postgres with COPY.
-func copySurveys(ctx context.Context, bdb *bun.DB, t tenantData, now time.Time, seed uint64) error {
+// copySurveys streams rows [lo, hi) of a tenant into Postgres with COPY.
+func copySurveys(ctx context.Context, bdb *bun.DB, t tenantData, lo, hi int, now time.Time, seed uint64) error {
 	conn, err := bdb.Conn(ctx)
 	if err != nil {
 		return err
@@ -189,7 +190,7 @@ func copySurveys(ctx context.Context, bdb *bun.DB, t tenantData, now time.Time, 
 	pr, pw := io.Pipe()
 	go func() {
 		bw := bufio.NewWriterSize(pw, 1<<20)
-		w := &rowWriter{t: t, now: now, r: rand.New(rand.NewPCG(seed, uint64(len(t.ID))))}
+		w := &rowWriter{t: t, lo: lo, hi: hi, now: now, r: rand.New(rand.NewPCG(seed, uint64(lo)))}
 		err := w.writeTo(bw)
 		if err == nil {
 			err = bw.Flush()
