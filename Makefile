@@ -70,3 +70,4 @@ dashboard:
 ## screenshots: save screenshots into docs/ with headless Chromium (apt-get install chromium)
 screenshots:
 	$(GO) test -count=1 ./dashboard -run '^TestScreenshot$$' -args -screenshots=../docs
+	$(GO) test -count=1 ./pages -run '^TestScreenshots$$' -args -screenshots=../docs
