@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
 	"github.com/uptrace/bun"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/csat/csat/jobs"
 	"github.com/csat/csat/mail"
 	"github.com/csat/csat/metrics"
+	"github.com/csat/csat/ops"
 	"github.com/csat/csat/pages"
 	"github.com/csat/csat/ratelimit"
 	"github.com/csat/csat/rest"
@@ -45,6 +47,8 @@ type App struct {
 	// Metrics holds every csat_ collector; record into it, never into globals.
 	Metrics *metrics.Metrics
 	Routes  chi.Routes // the router behind Handler, for route-by-route tests (chi.Walk)
+
+	mon *asynqmon.HTTPHandler // nil unless mounted
 }
 
 // New connects to Postgres and Redis, migrates when configured to, and
@@ -67,6 +71,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.Redis = a.RedisOp.MakeRedisClient().(redis.UniversalClient)
 	a.Queue = asynq.NewClientFromRedisClient(a.Redis)
+	a.Metrics.WatchQueues(asynq.NewInspectorFromRedisClient(a.Redis))
 
 	var sender mail.Sender = mail.Log{Logger: log}
 	if cfg.SMTPURL != "" {
@@ -80,9 +85,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	a.Svc = &survey.Service{
 		DB:      a.DB,
 		Jobs:    &jobs.Client{Asynq: a.Queue},
-		Mailer:  sender,
+		Mailer:  metrics.Sender{Sender: sender, M: a.Metrics},
 		BaseURL: cfg.PublicBaseURL,
 		Log:     log,
+		Events:  []survey.EventSink{metrics.SurveySink{M: a.Metrics}},
 	}
 	if a.Hooks, err = webhooks.New(a.DB, a.Queue, cfg.Webhooks, log, nil); err != nil {
 		a.Close()
@@ -98,9 +104,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 func (a *App) router() http.Handler {
 	r := chi.NewRouter()
 	a.Routes = r
-	r.Use(middleware.Recoverer, securityHeaders)
+	r.Use(ops.HTTP{Log: a.Log, Metrics: a.Metrics}.Middleware, middleware.Recoverer, securityHeaders)
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
+	a.opsRoutes(r)
 	if a.Cfg.Role != RoleWorker {
 		restLimit, pageLimit := a.limits()
 		(&pages.Handler{Svc: a.Svc, Limit: pageLimit}).Routes(r)
@@ -155,6 +162,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Close releases connections.
 func (a *App) Close() {
+	if a.mon != nil {
+		_ = a.mon.Close()
+	}
 	if a.Queue != nil {
 		_ = a.Queue.Close()
 	}
@@ -198,7 +208,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			_ = srv.Close()
 			return fmt.Errorf("start worker: %w", err)
 		}
-		sw := &jobs.Sweeper{Svc: a.Svc, Redis: a.Redis, Interval: a.Cfg.ReconcileInterval, Log: a.Log}
+		sw := &jobs.Sweeper{Svc: a.Svc, Redis: a.Redis, Interval: a.Cfg.ReconcileInterval, Log: a.Log, OnRun: a.Metrics.SweepRun}
 		wg.Add(1)
 		go func() { defer wg.Done(); sw.Run(sweepCtx) }()
 		wg.Add(1)
@@ -212,16 +222,27 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case err = <-errc:
 	}
 	a.Log.Info("shutting down", "timeout", a.Cfg.ShutdownTimeout.String())
+	// Requests and tasks drain side by side, so the whole stop stays within
+	// SHUTDOWN_TIMEOUT (plus the time to requeue what did not finish).
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Cfg.ShutdownTimeout)
 	defer cancel()
-	if e := srv.Shutdown(shutdownCtx); e != nil {
-		a.Log.Warn("http shutdown", "err", e)
-	}
+	var stopping sync.WaitGroup
+	stopping.Go(func() {
+		if e := srv.Shutdown(shutdownCtx); e != nil {
+			a.Log.Warn("http shutdown: closing the connections still open", "err", e)
+			_ = srv.Close()
+		}
+	})
 	stopSweep()
 	wg.Wait()
 	if worker != nil {
-		worker.Shutdown() // waits for in-flight tasks up to ShutdownTimeout, requeues the rest
+		// Waits for in-flight tasks up to ShutdownTimeout, then puts the
+		// unfinished ones back in their queue (their handler's context is
+		// cancelled, so the send's transaction rolls back).
+		stopping.Go(worker.Shutdown)
 	}
+	stopping.Wait()
+	a.Log.Info("stopped")
 	return err
 }
 

@@ -25,6 +25,7 @@ type Config struct {
 	SMTPURL           string
 	MailFrom          string
 	OpsToken          string
+	AsynqmonReadOnly  bool
 	ReconcileInterval time.Duration
 	AutoMigrate       bool
 	Role              string // all, api or worker
@@ -77,6 +78,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.AutoMigrate, err = strconv.ParseBool(env("CSAT_AUTO_MIGRATE", "true")); err != nil {
 		return c, bad("CSAT_AUTO_MIGRATE", fmt.Errorf("want true or false"))
+	}
+	if c.AsynqmonReadOnly, err = strconv.ParseBool(env("ASYNQMON_READONLY", "false")); err != nil {
+		return c, bad("ASYNQMON_READONLY", fmt.Errorf("want true or false"))
 	}
 	if c.WorkerConcurrency, err = positive(env("WORKER_CONCURRENCY", "20")); err != nil {
 		return c, bad("WORKER_CONCURRENCY", err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -42,11 +43,37 @@ func (p Principal) Has(scope string) bool { return slices.Contains(p.Scopes, sco
 
 type ctxKey int
 
-const principalKey ctxKey = 0
+const (
+	principalKey ctxKey = iota
+	slotKey
+)
 
-// NewContext returns ctx carrying p.
+// NewContext returns ctx carrying p. It also fills the request's Slot,
+// if an outer middleware put one in ctx.
 func NewContext(ctx context.Context, p Principal) context.Context {
+	if s, ok := ctx.Value(slotKey).(*Slot); ok {
+		s.tenantID.Store(&p.TenantID)
+	}
 	return context.WithValue(ctx, principalKey, p)
+}
+
+// Slot lets an outer middleware (the request log) learn the tenant that an
+// inner one authenticated: contexts only flow inwards, so the outer one
+// hands down this holder and reads it once the request is done.
+type Slot struct{ tenantID atomic.Pointer[string] }
+
+// WithSlot returns ctx carrying a fresh Slot.
+func WithSlot(ctx context.Context) (context.Context, *Slot) {
+	s := &Slot{}
+	return context.WithValue(ctx, slotKey, s), s
+}
+
+// TenantID is the tenant authenticated in the request, or "".
+func (s *Slot) TenantID() string {
+	if p := s.tenantID.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // FromContext returns the principal of ctx; a missing tenant is an error,

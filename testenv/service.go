@@ -17,6 +17,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/csat/csat/app"
+	"github.com/csat/csat/ops"
 	"github.com/csat/csat/tenants"
 )
 
@@ -29,6 +30,7 @@ type Options struct {
 	SMTP      *SMTPServer // share an SMTP server; nil: a fresh one
 	Env       map[string]string
 	Now       func() time.Time // the survey service's clock; nil: the real one
+	Log       io.Writer // receives the service's JSON logs at info level; nil: TEST_LOG decides
 }
 
 // Service is the whole service running in-process on a loopback port.
@@ -92,10 +94,14 @@ func StartService(tb testing.TB, o Options) *Service {
 		tb.Fatalf("config: %v", err)
 	}
 	var logOut io.Writer = io.Discard
+	level := slog.LevelWarn
 	if os.Getenv("TEST_LOG") != "" {
 		logOut = os.Stderr
 	}
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.Log != nil {
+		logOut, level = o.Log, slog.LevelInfo
+	}
+	log := slog.New(ops.LogHandler{Handler: slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})})
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {

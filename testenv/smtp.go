@@ -34,6 +34,40 @@ type SMTPServer struct {
 	mu   sync.Mutex
 	msgs []Email
 	fail func(to string) bool
+	gate *gate // non-nil: DATA waits until it opens
+	held int   // messages waiting at the gate
+}
+
+type gate struct {
+	open    chan struct{}
+	deliver bool
+}
+
+// Block makes the server slow: every DATA waits until release is called.
+// release(true) accepts the held messages; release(false) refuses them
+// with a temporary error, as if the client had gone before the server
+// accepted them. Messages after the release are not held.
+func (s *SMTPServer) Block() (release func(deliver bool)) {
+	g := &gate{open: make(chan struct{})}
+	s.mu.Lock()
+	s.gate = g
+	s.mu.Unlock()
+	var once sync.Once
+	return func(deliver bool) {
+		once.Do(func() {
+			s.mu.Lock()
+			s.gate, g.deliver = nil, deliver
+			s.mu.Unlock()
+			close(g.open)
+		})
+	}
+}
+
+// Waiting is the number of messages held by Block.
+func (s *SMTPServer) Waiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 // SetFail makes DATA fail for recipients fail reports (a simulated
@@ -125,8 +159,20 @@ func (x *session) Data(r io.Reader) error {
 		return err
 	}
 	x.s.mu.Lock()
-	fail := x.s.fail
+	fail, gate := x.s.fail, x.s.gate
+	if gate != nil {
+		x.s.held++
+	}
 	x.s.mu.Unlock()
+	if gate != nil {
+		<-gate.open
+		x.s.mu.Lock()
+		x.s.held--
+		x.s.mu.Unlock()
+		if !gate.deliver {
+			return &smtp.SMTPError{Code: 451, Message: "try again later"}
+		}
+	}
 	for _, to := range x.to {
 		if fail != nil && fail(to) {
 			return &smtp.SMTPError{Code: 451, Message: "try again later"}

@@ -11,13 +11,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/csat/csat/app"
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/ops"
 	"github.com/csat/csat/tenants"
 )
 
@@ -26,6 +29,7 @@ const usage = `csat: customer-satisfaction surveys.
 Usage:
   csat serve                          run the HTTP API, worker and sweep (CSAT_ROLE picks which)
   csat migrate                        apply database migrations and exit
+  csat healthcheck                    exit 0 when the server on HTTP_ADDR answers /healthz
   csat tenant create --name NAME      create a tenant; prints {"id", "name"}
   csat apikey create --tenant ID --scopes csat:read,csat:write,config:write
                                       create an API key; prints it once
@@ -65,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(ctx, rest, getenv, stdout, stderr)
 	case "tenant create":
 		return tenantCreate(ctx, rest, getenv, stdout, stderr)
 	case "apikey create":
@@ -87,7 +93,7 @@ func newFlags(name, help string, stderr io.Writer) *flag.FlagSet {
 func logger(cfg app.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(ops.LogHandler{Handler: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
@@ -200,4 +206,51 @@ func apikeyCreate(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(map[string]any{"id": k.ID, "key": k.Key, "scopes": k.Scopes})
+}
+
+// healthcheck asks the local server for /healthz: the container image has
+// no shell or curl, so docker's healthcheck runs the binary itself.
+func healthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("healthcheck", "Exits 0 when the server on HTTP_ADDR answers GET /healthz with 200.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := app.LoadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	url, err := healthURL(cfg.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %d", url, res.StatusCode)
+	}
+	fmt.Fprintln(stdout, `{"status": "ok"}`)
+	return nil
+}
+
+// healthURL is the /healthz URL of the server listening on addr; a
+// wildcard host (":8080", "0.0.0.0:8080") is reached on the loopback.
+func healthURL(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("invalid HTTP_ADDR %q: %w", addr, err)
+	}
+	switch host {
+	case "", "0.0.0.0", "::", "[::]":
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/healthz", nil
 }
