@@ -223,10 +223,10 @@ func TestMetricsMoveWithSurveys(t *testing.T) {
 
 	m := scrape(t, s)
 	for name, want := range map[string]float64{
-		`csat_surveys_total{event="scheduled"}`: 2,
-		`csat_surveys_total{event="sent"}`:      2,
-		`csat_surveys_total{event="completed"}`: 1,
-		`csat_emails_total{result="sent"}`:      2,
+		`csat_surveys_total{event="scheduled"}`:                                                 2,
+		`csat_surveys_total{event="sent"}`:                                                      2,
+		`csat_surveys_total{event="completed"}`:                                                 1,
+		`csat_emails_total{result="sent"}`:                                                      2,
 		`csat_http_requests_total{method="POST",route="/api/v1/csat/surveys",status="201"}`:     2,
 		`csat_http_requests_total{method="GET",route="/api/v1/csat/rate",status="200"}`:         1,
 		`csat_http_requests_total{method="GET",route="/api/v1/csat/surveys/{id}",status="404"}`: 1,
