@@ -30,7 +30,7 @@ type Options struct {
 	SMTP      *SMTPServer // share an SMTP server; nil: a fresh one
 	Env       map[string]string
 	Now       func() time.Time // the survey service's clock; nil: the real one
-	Log       io.Writer // receives the service's JSON logs at info level; nil: TEST_LOG decides
+	Log       io.Writer        // receives the service's JSON logs at info level; nil: TEST_LOG decides
 }
 
 // Service is the whole service running in-process on a loopback port.
