@@ -111,6 +111,12 @@ func StartService(tb testing.TB, o Options) *Service {
 	if o.Now != nil {
 		a.Svc.Now = o.Now
 	}
+	// The email leaves inside the send's transaction, just before it
+	// commits: this lets SMTP.WaitFor also wait for the commit.
+	a.Svc.Events = append(a.Svc.Events, sentWatch{s.SMTP})
+	s.SMTP.mu.Lock()
+	s.SMTP.watched = true
+	s.SMTP.mu.Unlock()
 	s.App, s.stop, s.done = a, cancel, make(chan error, 1)
 	go func() { s.done <- a.Serve(ctx, ln) }()
 	tb.Cleanup(s.Stop)

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -15,6 +16,9 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/survey"
 )
 
 // Email is one message the SMTP server accepted.
@@ -35,7 +39,11 @@ type SMTPServer struct {
 	msgs []Email
 	fail func(to string) bool
 	gate *gate // non-nil: DATA waits until it opens
-	held int   // messages waiting at the gate
+	// watched is set once a test service sends through this server;
+	// committed counts its committed sends by recipient.
+	watched   bool
+	committed map[string]int
+	held      int // messages waiting at the gate
 }
 
 type gate struct {
@@ -121,10 +129,35 @@ func (s *SMTPServer) To(addr string) []Email {
 }
 
 // WaitFor polls until n messages went to addr and returns them.
+// When a test service sends through this server, it also waits until n
+// sends to addr committed, so the survey is "sent" in Postgres and its
+// links work.
 func (s *SMTPServer) WaitFor(tb testing.TB, addr string, n int, timeout time.Duration) []Email {
 	tb.Helper()
-	Eventually(tb, timeout, "email to "+addr, func() bool { return len(s.To(addr)) >= n })
+	Eventually(tb, timeout, "email to "+addr, func() bool {
+		s.mu.Lock()
+		watched, committed := s.watched, s.committed[strings.ToLower(addr)]
+		s.mu.Unlock()
+		return len(s.To(addr)) >= n && (!watched || committed >= n)
+	})
 	return s.To(addr)
+}
+
+// sentWatch counts committed sends per recipient for WaitFor.
+type sentWatch struct{ s *SMTPServer }
+
+func (w sentWatch) InTx(context.Context, bun.IDB, survey.Event) error { return nil }
+
+func (w sentWatch) AfterCommit(_ context.Context, ev survey.Event) {
+	if ev.Type != survey.EventSent || ev.Survey == nil {
+		return
+	}
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	if w.s.committed == nil {
+		w.s.committed = map[string]int{}
+	}
+	w.s.committed[strings.ToLower(ev.Survey.ContactEmail)]++
 }
 
 var linkRE = regexp.MustCompile(`https?://[^\s"'<>]+`)
