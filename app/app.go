@@ -90,7 +90,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		Log:     log,
 		Events:  []survey.EventSink{metrics.SurveySink{M: a.Metrics}},
 	}
-	if a.Hooks, err = webhooks.New(a.DB, a.Queue, cfg.Webhooks, log, nil); err != nil {
+	if a.Hooks, err = webhooks.New(a.DB, a.Queue, cfg.Webhooks, log, a.Metrics); err != nil {
 		a.Close()
 		return nil, err
 	}
