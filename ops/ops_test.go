@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,9 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
 
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/metrics"
 	"github.com/csat/csat/ops"
 	"github.com/csat/csat/testenv"
 )
@@ -502,4 +505,26 @@ func loadSurvey(t *testing.T, dsn, tenantID, id string) *db.Survey {
 		t.Fatalf("load survey: %v", err)
 	}
 	return sv
+}
+
+// BenchmarkHTTPMiddleware is the cost the request id, access log and
+// metrics add to every request (compare "observed" with "bare").
+func BenchmarkHTTPMiddleware(b *testing.B) {
+	for _, observed := range []bool{false, true} {
+		name := "bare"
+		r := chi.NewRouter()
+		if observed {
+			name = "observed"
+			log := slog.New(ops.LogHandler{Handler: slog.NewJSONHandler(io.Discard, nil)})
+			r.Use(ops.HTTP{Log: log, Metrics: metrics.New()}.Middleware)
+		}
+		r.Get("/api/v1/csat/surveys/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })
+		req := httptest.NewRequest("GET", "/api/v1/csat/surveys/csat_1", nil)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r.ServeHTTP(httptest.NewRecorder(), req)
+			}
+		})
+	}
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/csat/csat/app"
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/ops"
@@ -107,6 +109,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	}
 	log := logger(cfg, stderr)
 	slog.SetDefault(log)
+	redis.SetLogger(redisLog{log})
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -206,6 +209,14 @@ func apikeyCreate(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(map[string]any{"id": k.ID, "key": k.Key, "scopes": k.Scopes})
+}
+
+// redisLog puts go-redis's own messages (pool dial failures) in the JSON
+// log instead of plain lines on stderr.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 // healthcheck asks the local server for /healthz: the container image has

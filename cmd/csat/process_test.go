@@ -391,9 +391,19 @@ func TestProcessGracefulStop(t *testing.T) {
 		t.Fatalf("%d surveys sent, want 1", got)
 	}
 	logs := p.logs.String()
-	for _, want := range []string{`"msg":"shutting down"`, `"msg":"stopped"`} {
+	for _, want := range []string{`"msg":"shutting down"`, `"msg":"stopped"`, `"route":"/api/v1/csat/surveys"`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %s", want)
 		}
+	}
+	// Every line is JSON (a race report or a stray print would not be),
+	// and the API key never appears.
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %q", line)
+		}
+	}
+	if strings.Contains(logs, key) {
+		t.Error("the API key is in the log")
 	}
 }
