@@ -407,3 +407,19 @@ func TestProcessGracefulStop(t *testing.T) {
 		t.Error("the API key is in the log")
 	}
 }
+
+func TestHealthURL(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{":8080", "http://127.0.0.1:8080/healthz"},
+		{"0.0.0.0:9090", "http://127.0.0.1:9090/healthz"},
+		{"[::]:9090", "http://127.0.0.1:9090/healthz"},
+		{"127.0.0.2:81", "http://127.0.0.2:81/healthz"},
+		{"[::1]:8080", "http://[::1]:8080/healthz"},
+		{"8080", ""},
+	} {
+		got, err := healthURL(tc.addr)
+		if got != tc.want || (tc.want == "") != (err != nil) {
+			t.Errorf("healthURL(%q) = %q, %v; want %q", tc.addr, got, err, tc.want)
+		}
+	}
+}
