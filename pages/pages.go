@@ -47,7 +47,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 		view.RenderError(w, r, err)
 		return
 	}
-	d := h.Svc.Page(r.Context(), sv)
+	d := h.Svc.SurveyPage(r.Context(), sv)
 	if err := survey.Answerable(sv, h.Svc.Clock()); err != nil {
 		view.RenderErrorPage(w, r, err, d)
 		return
@@ -84,7 +84,7 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, token, err)
 		return
 	}
-	d := h.Svc.Page(r.Context(), sv)
+	d := h.Svc.SurveyPage(r.Context(), sv)
 	d.Rating, d.Done = rating, true
 	view.Render(w, r, http.StatusOK, view.PageThanks, d)
 }
@@ -97,7 +97,7 @@ func (h *Handler) again(w http.ResponseWriter, r *http.Request, token string, ra
 		view.RenderError(w, r, err)
 		return
 	}
-	d := h.Svc.Page(r.Context(), sv)
+	d := h.Svc.SurveyPage(r.Context(), sv)
 	d.Action, d.Rating, d.Feedback, d.MessageKey = "/s/"+token, rating, feedback, msgKey
 	view.Render(w, r, http.StatusBadRequest, view.PageSurvey, d)
 }
@@ -108,7 +108,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, token string, err
 	var d view.PageData
 	if errs.CodeOf(err) != errs.NotFound {
 		if sv, lerr := h.Svc.Lookup(r.Context(), token); lerr == nil {
-			d = h.Svc.Page(r.Context(), sv)
+			d = h.Svc.SurveyPage(r.Context(), sv)
 		}
 	}
 	view.RenderErrorPage(w, r, err, d)
@@ -123,7 +123,7 @@ func (h *Handler) unsubscribeForm(w http.ResponseWriter, r *http.Request) {
 		view.RenderError(w, r, err)
 		return
 	}
-	d := h.Svc.Page(r.Context(), sv)
+	d := h.Svc.SurveyPage(r.Context(), sv)
 	d.Action = "/u/" + token
 	view.Render(w, r, http.StatusOK, view.PageUnsubscribe, d)
 }
@@ -139,5 +139,5 @@ func (h *Handler) unsubscribe(w http.ResponseWriter, r *http.Request) {
 		view.RenderError(w, r, err)
 		return
 	}
-	view.Render(w, r, http.StatusOK, view.PageUnsubscribed, h.Svc.Page(r.Context(), sv))
+	view.Render(w, r, http.StatusOK, view.PageUnsubscribed, h.Svc.SurveyPage(r.Context(), sv))
 }

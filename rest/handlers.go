@@ -345,12 +345,12 @@ func (h *Handler) ratePage(w http.ResponseWriter, r *http.Request, token string,
 	if err != nil {
 		var d view.PageData
 		if known, lerr := h.Svc.Lookup(r.Context(), token); lerr == nil {
-			d = h.Svc.Page(r.Context(), known)
+			d = h.Svc.SurveyPage(r.Context(), known)
 		}
 		view.RenderErrorPage(w, r, err, d)
 		return
 	}
-	d := h.Svc.Page(r.Context(), sv)
+	d := h.Svc.SurveyPage(r.Context(), sv)
 	d.Action = "/s/" + token
 	if sv.Rating != nil {
 		d.Rating = *sv.Rating

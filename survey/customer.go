@@ -239,8 +239,8 @@ func (s *Service) Brand(ctx context.Context, tenantID string) view.Brand {
 	return b
 }
 
-// Page returns the language and branding of a survey's pages.
-func (s *Service) Page(ctx context.Context, sv *db.Survey) view.PageData {
+// SurveyPage returns the language and branding of a survey's pages.
+func (s *Service) SurveyPage(ctx context.Context, sv *db.Survey) view.PageData {
 	return view.PageData{Lang: view.Lang(sv.Locale), Brand: s.Brand(ctx, sv.TenantID)}
 }
 

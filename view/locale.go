@@ -128,6 +128,9 @@ var varRE = regexp.MustCompile(`( ?)\{\{\s*([A-Za-z_]+)\s*\}\}`)
 // before it, so "Hi {{contact_name}}," becomes "Hi," for a nameless
 // contact. Unknown names stay as written.
 func Expand(tpl string, vars map[string]string) string {
+	if !strings.Contains(tpl, "{{") {
+		return tpl
+	}
 	return varRE.ReplaceAllStringFunc(tpl, func(m string) string {
 		sub := varRE.FindStringSubmatch(m)
 		v, ok := vars[sub[2]]

@@ -185,10 +185,12 @@ func SurveyEmail(d EmailData) (Email, error) {
 	return Email{Lang: lang, Subject: subject, HTML: h.String(), Text: t.String()}, nil
 }
 
+var blankLineRE = regexp.MustCompile(`\n\s*\n`)
+
 // paragraphs splits text at blank lines, and each paragraph into lines.
 func paragraphs(s string) [][]string {
 	var out [][]string
-	for _, p := range regexp.MustCompile(`\n\s*\n`).Split(strings.ReplaceAll(s, "\r\n", "\n"), -1) {
+	for _, p := range blankLineRE.Split(strings.ReplaceAll(s, "\r\n", "\n"), -1) {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, strings.Split(p, "\n"))
 		}

@@ -308,3 +308,21 @@ func TestRenderHeaders(t *testing.T) {
 		t.Errorf("status %d, want 404 in French", w.Code)
 	}
 }
+
+func BenchmarkSurveyEmail(b *testing.B) {
+	d := sampleEmail("de")
+	for b.Loop() {
+		if _, err := SurveyEmail(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSurveyPage(b *testing.B) {
+	d := PageData{Lang: "fr", Brand: Brand{Name: "Acme"}, Action: "/s/ten_1.tok", Rating: 4}
+	for b.Loop() {
+		if _, err := page(PageSurvey, d, testNonce); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
