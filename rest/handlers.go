@@ -46,6 +46,7 @@ func (h *Handler) Routes(r chi.Router) {
 			r.With(h.limit("rate")).Get("/csat/rate", h.rate)
 			r.With(h.limit("rate")).Head("/csat/rate", h.rateHead)
 			r.With(h.limit("submit")).Post("/csat/{token}/submit", h.submit)
+			r.With(h.limit("openapi")).Get("/openapi.json", serveOpenAPI)
 			r.Group(func(r chi.Router) {
 				r.Use(tenants.Middleware(h.Auth, WriteError))
 				r.With(h.limit("list")).Get("/csat/surveys", h.listSurveys)
