@@ -194,6 +194,7 @@ var wallCases = map[string]func(w *wallEnv, path string) []probe{
 	"POST /webhooks/{id}/rotate-secret":                   webhookProbes("POST", nil),
 	"GET /webhooks/{id}/deliveries":                       webhookProbes("GET", nil),
 	"POST /webhooks/{id}/deliveries/{delivery}/redeliver": webhookProbes("POST", nil),
+	"GET /openapi.json":                                   noTenantData,
 	"GET /healthz":                                        noTenantData,
 	"GET /readyz":                                         noTenantData,
 }
