@@ -184,6 +184,9 @@ func graphql(ctx context.Context, c *http.Client, base, key, query string, vars 
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("POST /graphql: 404, the GraphQL API is not mounted")
+	}
 	var env struct {
 		Data   json.RawMessage `json:"data"`
 		Errors []struct {
