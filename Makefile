@@ -7,7 +7,9 @@ SURVEYS ?= 1000000
 
 export DATABASE_URL
 
-.PHONY: run test unit generate check-generated lint vet fmt migrate build bench compose-up compose-down dashboard screenshots
+FUZZTIME ?= 60s
+
+.PHONY: fuzz faults run test unit generate check-generated lint vet fmt migrate build bench compose-up compose-down dashboard screenshots
 
 ## run: create the database if missing, migrate, serve on :8080
 run:
@@ -71,3 +73,11 @@ dashboard:
 screenshots:
 	$(GO) test -count=1 ./dashboard -run '^TestScreenshot$$' -args -screenshots=../docs
 	$(GO) test -count=1 ./pages -run '^TestScreenshots$$' -args -screenshots=../docs
+
+## fuzz: run every fuzz target for FUZZTIME each (their seeds also run in `make test`)
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/csat/csat/dashboard"
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/errs"
 	"github.com/csat/csat/jobs"
 	"github.com/csat/csat/mail"
 	"github.com/csat/csat/metrics"
@@ -104,7 +106,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 func (a *App) router() http.Handler {
 	r := chi.NewRouter()
 	a.Routes = r
-	r.Use(ops.HTTP{Log: a.Log, Metrics: a.Metrics}.Middleware, middleware.Recoverer, securityHeaders)
+	r.Use(ops.HTTP{Log: a.Log, Metrics: a.Metrics}.Middleware, middleware.Recoverer, securityHeaders, limitBody)
 	r.Get("/healthz", a.healthz)
 	r.Get("/readyz", a.readyz)
 	a.opsRoutes(r)
@@ -133,6 +135,28 @@ func (a *App) limits() (restLimit, pageLimit func(string) func(http.Handler) htt
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitBody caps every request body at rest.MaxBody (64 KiB) for every
+// route, present and future: a declared larger body is refused with 413
+// before it is read, and a chunked one fails when a handler reads past
+// the cap (handlers map http.MaxBytesError to 413).
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > rest.MaxBody {
+			w.Header().Set("Connection", "close")
+			if strings.HasPrefix(r.URL.Path, "/s/") {
+				view.Render(w, r, http.StatusRequestEntityTooLarge, view.PageError, view.PageData{MessageKey: "err_form"})
+				return
+			}
+			rest.WriteError(w, r, errs.New(errs.TooLarge, "request body is larger than %d bytes", rest.MaxBody))
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, rest.MaxBody)
+		}
 		next.ServeHTTP(w, r)
 	})
 }

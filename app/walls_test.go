@@ -340,6 +340,9 @@ func (w *wallEnv) run(t *testing.T, route string, p probe) {
 	if r.Status >= 500 {
 		t.Errorf("%s: %d %s", what, r.Status, r.Body)
 	}
+	if r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("%s: no X-Content-Type-Options: nosniff", what)
+	}
 	if !p.want(r.Status) {
 		t.Errorf("%s: status %d: %s", what, r.Status, r.Body)
 	}

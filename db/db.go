@@ -102,6 +102,11 @@ func mapErr(err error) error {
 	if errors.As(err, &pgErr) && pgErr.IntegrityViolation() {
 		return &errs.Error{Code: errs.Conflict, Message: "conflicts with existing data"}
 	}
+	if errors.As(err, &pgErr) && (pgErr.Field('C') == "22021" || pgErr.Field('C') == "22P05") {
+		// Text Postgres cannot store (a NUL byte, invalid UTF-8) came from
+		// outside: the caller's mistake, not ours.
+		return &errs.Error{Code: errs.Invalid, Message: "text must be valid UTF-8 without NUL characters"}
+	}
 	return err
 }
 

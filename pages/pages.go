@@ -5,6 +5,7 @@
 package pages
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -66,6 +67,10 @@ func (h *Handler) post(w http.ResponseWriter, r *http.Request) {
 	token := chi.URLParam(r, "token")
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := r.ParseForm(); err != nil {
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			view.Render(w, r, http.StatusRequestEntityTooLarge, view.PageError, view.PageData{MessageKey: "err_form"})
+			return
+		}
 		view.Render(w, r, http.StatusBadRequest, view.PageError, view.PageData{MessageKey: "err_form"})
 		return
 	}

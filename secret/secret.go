@@ -40,3 +40,18 @@ func ID(prefix string) string {
 	_, _ = rand.Read(b[6:])
 	return prefix + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
+
+// ValidID reports whether s could be an id made by ID(prefix): anything
+// else (NUL bytes, invalid UTF-8, a megabyte of junk) is unknown without
+// asking the database.
+func ValidID(prefix, s string) bool {
+	if len(s) != len(prefix)+26 || !strings.HasPrefix(s, prefix) {
+		return false
+	}
+	for _, c := range s[len(prefix):] {
+		if !strings.ContainsRune("0123456789abcdefghjkmnpqrstvwxyz", c) {
+			return false
+		}
+	}
+	return true
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -189,6 +190,9 @@ func (s *Service) Get(ctx context.Context, id string) (*db.Survey, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !secret.ValidID("csat_", id) {
+		return nil, errs.ErrNotFound // never a survey id: no query
+	}
 	var sv *db.Survey
 	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
 		sv, err = db.GetSurvey(ctx, idb, tenantID, id)
@@ -204,6 +208,7 @@ func (s *Service) GetMany(ctx context.Context, ids []string) ([]db.Survey, error
 	if err != nil {
 		return nil, err
 	}
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !secret.ValidID("csat_", id) })
 	var out []db.Survey
 	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
 		out, err = db.GetSurveysByIDs(ctx, idb, tenantID, ids)
