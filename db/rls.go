@@ -126,15 +126,18 @@ type pgConn interface {
 
 type bindingConn struct{ pgConn }
 
-// errBadText refuses a query Postgres would misread: the simple protocol
-// sends the query as a C string, so a NUL byte from outside input (a path
-// parameter like %00) would cut it short, and invalid UTF-8 fails on the
-// server. Both are the client's mistake: a 400 on every route, present and
-// future, instead of a 500.
+// errBadText refuses a query Postgres cannot take: the simple protocol
+// sends it as a C string, so a NUL byte from outside input (a path
+// parameter like %00) cannot be sent (Bun 1.3 formats such a value as the
+// marker below, a syntax error), and invalid UTF-8 fails on the server.
+// Both are the client's mistake: a 400 on every route, present and future,
+// instead of a 500.
 var errBadText = &errs.Error{Code: errs.Invalid, Message: "text must be valid UTF-8 without NUL characters"}
 
+const bunNULMarker = "!(bun: string contains a NUL byte"
+
 func checkQueryText(q string) error {
-	if strings.IndexByte(q, 0) >= 0 || !utf8.ValidString(q) {
+	if strings.IndexByte(q, 0) >= 0 || strings.Contains(q, bunNULMarker) || !utf8.ValidString(q) {
 		return errBadText
 	}
 	return nil
