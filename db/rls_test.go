@@ -9,6 +9,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/errs"
 	"github.com/csat/csat/secret"
 	"github.com/csat/csat/testenv"
 )
@@ -355,4 +356,17 @@ func BenchmarkRead(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestTextPostgresCannotTakeIsAClientError: a NUL byte or invalid UTF-8 in
+// a value is a client error (Bun replaces invalid UTF-8; a NUL is refused
+// before it reaches Postgres), never a 500.
+func TestTextPostgresCannotTakeIsAClientError(t *testing.T) {
+	f := seedTwoTenants(t)
+	for _, id := range []string{"a\x00b", "\xff\xfe"} {
+		_, err := db.GetSurvey(f.ctxA, f.app, f.A, id)
+		if c := errs.CodeOf(err); c != errs.Invalid && c != errs.NotFound {
+			t.Errorf("GetSurvey(%q): %v, want invalid_argument or not_found", id, err)
+		}
+	}
 }
