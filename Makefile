@@ -81,3 +81,7 @@ fuzz:
 			echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg; \
 		done; \
 	done
+
+## faults: the fault scenarios at full size (real csat processes; Postgres outages through a TCP proxy, never a restart)
+faults:
+	FAULTS_SCALE=$${FAULTS_SCALE:-5} $(GO) test -count=1 -timeout 20m -run 'Outage|Fault' -v ./hardening/

@@ -1,0 +1,286 @@
+package hardening
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/tenants"
+	"github.com/csat/csat/testenv"
+)
+
+// The fault scenarios run the real csat binary (built once per test
+// binary) against the real Postgres and Redis. Postgres is shared by
+// everyone on a machine, so it is never restarted: an outage is a TCP proxy
+// between the service and Postgres that the test cuts and restores.
+// FAULTS_SCALE multiplies the sizes (`make faults` sets it; `make test`
+// runs scale 1).
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func csatBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "csat-faults-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "csat")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/csat/csat/cmd/csat").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func scale() int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv("FAULTS_SCALE"), &n); err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// proxy forwards TCP connections to Postgres until cut.
+type proxy struct {
+	ln     net.Listener
+	target string
+	down   atomic.Bool
+	mu     sync.Mutex
+	conns  map[net.Conn]bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	go p.serve()
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	return p
+}
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		if p.down.Load() {
+			c.Close() // Postgres is "gone": the connection dies at once
+			continue
+		}
+		go p.pipe(c)
+	}
+}
+
+func (p *proxy) pipe(c net.Conn) {
+	s, err := net.DialTimeout("tcp", p.target, 2*time.Second)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[s] = true, true
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(s, c); s.Close() }()
+	_, _ = io.Copy(c, s)
+	c.Close()
+}
+
+// cut drops every open connection and refuses new ones.
+func (p *proxy) cut() {
+	p.down.Store(true)
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]bool{}
+	p.mu.Unlock()
+}
+
+func (p *proxy) restore() { p.down.Store(false) }
+
+// process is a running csat binary.
+type process struct {
+	cmd *exec.Cmd
+	url string
+	log bytes.Buffer
+}
+
+func startProcess(t *testing.T, env map[string]string) *process {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	p := &process{url: "http://" + addr}
+	p.cmd = exec.Command(csatBinary(t), "serve")
+	p.cmd.Env = append(os.Environ(), "HTTP_ADDR="+addr, "LOG_LEVEL=warn", "CSAT_AUTO_MIGRATE=false", "SHUTDOWN_TIMEOUT=2s")
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		if t.Failed() {
+			t.Logf("process log:\n%s", p.log.String())
+		}
+	})
+	testenv.Eventually(t, 30*time.Second, "csat serve answers /healthz", func() bool {
+		res, err := http.Get(p.url + "/healthz")
+		if err == nil {
+			res.Body.Close()
+		}
+		return err == nil && res.StatusCode == 200
+	})
+	return p
+}
+
+// TestPostgresOutageUnderIntake: intake load while Postgres goes away and
+// comes back. While it is away, requests fail with 503 and a JSON error;
+// after, they succeed; every intake answered 201 is stored.
+func TestPostgresOutageUnderIntake(t *testing.T) {
+	dsn, appDB := testenv.DB(t)
+	redisURL, _ := testenv.Redis(t, redisDBFaults)
+	ctx := context.Background()
+	st := &tenants.Store{DB: appDB}
+	ten, err := st.CreateTenant(ctx, "Faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := st.CreateKey(ctx, ten.ID, []string{tenants.ScopeWrite, tenants.ScopeRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(db.AppDSN(dsn))
+	px := newProxy(t, u.Host)
+	u.Host = px.ln.Addr().String()
+	proc := startProcess(t, map[string]string{
+		"DATABASE_URL": dsn, "APP_DATABASE_URL": u.String(), "REDIS_URL": redisURL, "CSAT_ROLE": "api", "DB_MAX_CONNS": "8",
+	})
+
+	var (
+		mu       sync.Mutex
+		acked    []string
+		statuses = map[int]int{}
+		bad      []string
+		seq      atomic.Int64
+	)
+	client := &http.Client{Timeout: 10 * time.Second}
+	load := func(stop <-chan struct{}) {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			conv := fmt.Sprintf("outage-%d", seq.Add(1))
+			body, _ := json.Marshal(map[string]string{"conversation_id": conv, "contact_email": "o@example.com"})
+			req, _ := http.NewRequest("POST", proc.url+"/api/v1/csat/surveys", bytes.NewReader(body))
+			req.Header.Set("X-API-Key", key.Key)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := client.Do(req)
+			if err != nil {
+				mu.Lock()
+				bad = append(bad, "transport: "+err.Error())
+				mu.Unlock()
+				continue
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			var e struct {
+				ID    string
+				Error struct{ Code string }
+			}
+			_ = json.Unmarshal(b, &e)
+			mu.Lock()
+			statuses[res.StatusCode]++
+			switch {
+			case res.StatusCode == 201:
+				acked = append(acked, e.ID)
+			case res.StatusCode == 503 && e.Error.Code == "unavailable" && res.Header.Get("Content-Type") != "":
+			case res.StatusCode == 429:
+			default:
+				bad = append(bad, fmt.Sprintf("%d %s", res.StatusCode, b))
+			}
+			mu.Unlock()
+		}
+	}
+	phase := time.Duration(scale()) * time.Second
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); load(stop) }()
+	}
+	time.Sleep(phase)
+	px.cut()
+	time.Sleep(2 * phase)
+	mu.Lock()
+	ackedBeforeRestore := len(acked)
+	mu.Unlock()
+	px.restore()
+	time.Sleep(2 * phase)
+	close(stop)
+	wg.Wait()
+
+	t.Logf("statuses: %v, acknowledged %d", statuses, len(acked))
+	if statuses[503] == 0 {
+		t.Error("no request saw the outage (503)")
+	}
+	if len(acked) <= ackedBeforeRestore {
+		t.Error("no intake succeeded after Postgres came back")
+	}
+	for i, b := range bad {
+		if i < 10 {
+			t.Errorf("unexpected answer: %s", b)
+		}
+	}
+	// Every acknowledged intake is stored.
+	admin := testenv.Admin(t, dsn)
+	var stored int
+	if len(acked) == 0 {
+		t.Fatal("no intake was acknowledged")
+	}
+	if err := admin.NewRaw("SELECT count(*) FROM surveys WHERE id IN (?)", bunList(acked)).Scan(ctx, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != len(acked) {
+		t.Errorf("%d intakes answered 201, %d stored", len(acked), stored)
+	}
+}
+
+func bunList(ids []string) any { return bun.List(ids) }
