@@ -117,6 +117,8 @@ func fillMonth(t *testing.T, svc *testenv.Service, tenantID string) {
 		if _, err := fmt.Sscanf(m.To[0][strings.IndexByte(m.To[0], '+')+1:], "%d@", &i); err != nil {
 			t.Fatalf("address %s: %v", m.To[0], err)
 		}
+		// Seeded by the number, so the emails' order does not matter.
+		rng := rand.New(rand.NewPCG(7, uint64(i)))
 		recent := i < n/2
 		if rng.Float64() < map[bool]float64{true: 0.25, false: 0.35}[recent] {
 			continue // unanswered
