@@ -22,6 +22,7 @@ import (
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/errs"
 	"github.com/csat/csat/jobs"
+	"github.com/csat/csat/live"
 	"github.com/csat/csat/mail"
 	"github.com/csat/csat/metrics"
 	"github.com/csat/csat/ops"
@@ -97,6 +98,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Svc.Events = append(a.Svc.Events, a.Hooks)
+	// Live updates for GraphQL subscriptions, from every process's changes.
+	a.Svc.Events = append(a.Svc.Events, &live.Hub{Redis: a.Redis, Log: log})
 	a.Tenants = &tenants.Store{DB: a.DB, CacheTTL: cfg.AuthCacheTTL}
 	rest.Unavailable = db.IsUnavailable
 	a.Handler = a.router()
@@ -115,6 +118,10 @@ func (a *App) router() http.Handler {
 		(&pages.Handler{Svc: a.Svc, Limit: pageLimit}).Routes(r)
 		(&rest.Handler{Svc: a.Svc, Auth: a.Tenants, Log: a.Log, Webhooks: a.Hooks, Limit: restLimit}).Routes(r)
 		r.Mount(dashboard.Prefix, dashboard.Handler())
+		gql := a.graphQL()
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodOptions} {
+			r.Method(m, "/graphql", gql)
+		}
 	}
 	return r
 }

@@ -37,6 +37,10 @@ type Config struct {
 	Webhooks          webhooks.Config
 	RateLimitsEnabled bool           // RATE_LIMITS_ENABLED; false for load tests
 	TrustedProxies    []netip.Prefix // TRUSTED_PROXIES: peers whose X-Forwarded-For is believed
+	// GraphQLIntrospection serves the schema to clients (GRAPHQL_INTROSPECTION).
+	GraphQLIntrospection bool
+	// CORSAllowedOrigins may call /graphql from browsers (CORS_ALLOWED_ORIGINS).
+	CORSAllowedOrigins []string
 }
 
 // Roles a process can take.
@@ -81,6 +85,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.AsynqmonReadOnly, err = strconv.ParseBool(env("ASYNQMON_READONLY", "false")); err != nil {
 		return c, bad("ASYNQMON_READONLY", fmt.Errorf("want true or false"))
+	}
+	if c.GraphQLIntrospection, err = strconv.ParseBool(env("GRAPHQL_INTROSPECTION", "true")); err != nil {
+		return c, bad("GRAPHQL_INTROSPECTION", fmt.Errorf("want true or false"))
+	}
+	if c.CORSAllowedOrigins, err = origins(env("CORS_ALLOWED_ORIGINS", "")); err != nil {
+		return c, bad("CORS_ALLOWED_ORIGINS", err)
 	}
 	if c.WorkerConcurrency, err = positive(env("WORKER_CONCURRENCY", "20")); err != nil {
 		return c, bad("WORKER_CONCURRENCY", err)
@@ -162,4 +172,22 @@ func checkURL(s string, schemes ...string) error {
 		}
 	}
 	return fmt.Errorf("want a %s:// URL with a host", schemes[0])
+}
+
+// origins parses a comma-separated list of browser origins like
+// https://dash.example.com (scheme and host, no path).
+func origins(list string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(list, ",") {
+		o = strings.TrimRight(strings.TrimSpace(o), "/")
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			return nil, fmt.Errorf("%q: want origins like https://dash.example.com", o)
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }

@@ -195,6 +195,9 @@ var wallCases = map[string]func(w *wallEnv, path string) []probe{
 	"GET /webhooks/{id}/deliveries":                       webhookProbes("GET", nil),
 	"POST /webhooks/{id}/deliveries/{delivery}/redeliver": webhookProbes("POST", nil),
 	"GET /openapi.json":                                   noTenantData,
+	"GET /graphql":                                        graphQLGetProbes,
+	"POST /graphql":                                       graphQLProbes,
+	"OPTIONS /graphql":                                    graphQLPreflight,
 	"GET /healthz":                                        noTenantData,
 	"GET /readyz":                                         noTenantData,
 }

@@ -1,0 +1,148 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Sort keys a survey list can be ordered by. Each is paired with the id so
+// the order is total and a keyset position is exact. Nullable columns sort
+// through a sentinel (never-sent and unanswered surveys come last when
+// descending, first when ascending); the migration indexes the same
+// expressions.
+const (
+	SortCreated   = "created_at"   // by id: ids sort by creation time
+	SortSent      = "sent_at"      // COALESCE(sent_at, '-infinity')
+	SortResponded = "responded_at" // COALESCE(responded_at, '-infinity')
+	SortRating    = "rating"       // COALESCE(rating, 0)
+)
+
+// sortExpr is the SQL of a sort key and the cast its cursor value takes.
+var sortExpr = map[string]struct{ expr, cast string }{
+	SortSent:      {"COALESCE(s.sent_at, '-infinity'::timestamptz)", "timestamptz"},
+	SortResponded: {"COALESCE(s.responded_at, '-infinity'::timestamptz)", "timestamptz"},
+	SortRating:    {"COALESCE(s.rating, 0)", "int"},
+}
+
+// KeyPos is a position in a sorted list: the sort key's value as text (as
+// KeyValue renders it; unused for SortCreated) and the id.
+type KeyPos struct {
+	Value string
+	ID    string
+}
+
+// Keyset selects one page of a sorted list: the rows strictly after After
+// and strictly before Before (both optional), Limit of them taken from the
+// start or, with FromEnd, from the end.
+type Keyset struct {
+	Sort    string
+	Desc    bool
+	After   *KeyPos
+	Before  *KeyPos
+	Limit   int
+	FromEnd bool
+}
+
+// KeyValue renders the sort key of s as its cursor value.
+func KeyValue(sort string, s *Survey) string {
+	switch sort {
+	case SortSent:
+		return timeKey(s.SentAt)
+	case SortResponded:
+		return timeKey(s.RespondedAt)
+	case SortRating:
+		if s.Rating == nil {
+			return "0"
+		}
+		return fmt.Sprint(*s.Rating)
+	}
+	return ""
+}
+
+func timeKey(t *time.Time) string {
+	if t == nil {
+		return "-infinity"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// bound adds "the row lies after (or before) p in the list order".
+func (k Keyset) bound(q *bun.SelectQuery, p KeyPos, after, inclusive bool) *bun.SelectQuery {
+	op := ">"
+	if after == k.Desc {
+		op = "<"
+	}
+	if inclusive {
+		op += "="
+	}
+	if e, ok := sortExpr[k.Sort]; ok {
+		return q.Where(fmt.Sprintf("(%s, s.id) %s (?::%s, ?)", e.expr, op, e.cast), p.Value, p.ID)
+	}
+	return q.Where("s.id "+op+" ?", p.ID)
+}
+
+func (k Keyset) order(q *bun.SelectQuery, reverse bool) *bun.SelectQuery {
+	dir := " ASC"
+	if k.Desc != reverse {
+		dir = " DESC"
+	}
+	if e, ok := sortExpr[k.Sort]; ok {
+		q = q.OrderExpr(e.expr + dir)
+	}
+	return q.OrderExpr("s.id" + dir)
+}
+
+// PageSurveys returns one keyset page of the tenant's surveys matching f,
+// in list order, and whether more rows lie beyond the page's far end (past
+// Limit in the direction the page was taken).
+func PageSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, k Keyset) ([]Survey, bool, error) {
+	var out []Survey
+	q := idb.NewSelect().Model(&out).Apply(byTenant(tenantID)).Apply(f.query)
+	if k.After != nil {
+		q = k.bound(q, *k.After, true, false)
+	}
+	if k.Before != nil {
+		q = k.bound(q, *k.Before, false, false)
+	}
+	q = k.order(q, k.FromEnd).Limit(int64(k.Limit) + 1)
+	if err := q.Scan(ctx); err != nil {
+		return nil, false, fmt.Errorf("page surveys: %w", mapErr(err))
+	}
+	more := len(out) > k.Limit
+	if more {
+		out = out[:k.Limit]
+	}
+	if k.FromEnd {
+		for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out, more, nil
+}
+
+// SurveysBeyond reports whether the tenant has a survey matching f at or
+// before p (after false) or at or after p (after true) in the list order;
+// paging uses it for the side of a cursor the page did not read.
+func SurveysBeyond(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, k Keyset, p KeyPos, after bool) (bool, error) {
+	q := idb.NewSelect().Model((*Survey)(nil)).Apply(byTenant(tenantID)).Apply(f.query)
+	q = k.bound(q, p, after, true)
+	ok, err := q.Exists(ctx)
+	if err != nil {
+		return false, fmt.Errorf("probe surveys: %w", mapErr(err))
+	}
+	return ok, nil
+}
+
+// GetSurveyForUpdate loads one survey of the tenant and locks its row until
+// the transaction ends, waiting for another holder (unlike LockSurvey).
+func GetSurveyForUpdate(ctx context.Context, tx bun.Tx, tenantID, id string) (*Survey, error) {
+	s := new(Survey)
+	err := tx.NewSelect().Model(s).Apply(byTenant(tenantID)).Where("s.id = ?", id).For("UPDATE").Scan(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return s, nil
+}

@@ -1,0 +1,128 @@
+package graph
+
+import (
+	"context"
+	"errors"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/errs"
+	"github.com/csat/csat/graph/model"
+	"github.com/csat/csat/survey"
+)
+
+// The resolvers call one survey.Service method each; these turn GraphQL
+// arguments into its inputs and its results into GraphQL types.
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func filterOf(f *model.SurveyFilter) db.SurveyFilter {
+	if f == nil {
+		return db.SurveyFilter{}
+	}
+	out := db.SurveyFilter{
+		SentFrom: f.SentFrom, SentTo: f.SentTo, Ratings: f.Rating,
+		AgentID: str(f.AgentID), TeamID: str(f.TeamID), Channel: str(f.Channel),
+		HasFeedback: f.HasFeedback, Search: str(f.Search),
+	}
+	for _, st := range f.Status {
+		out.Statuses = append(out.Statuses, string(st))
+	}
+	return out
+}
+
+var sortOf = map[model.SurveyOrderField]string{
+	model.SurveyOrderFieldCreatedAt:   db.SortCreated,
+	model.SurveyOrderFieldSentAt:      db.SortSent,
+	model.SurveyOrderFieldRespondedAt: db.SortResponded,
+	model.SurveyOrderFieldRating:      db.SortRating,
+}
+
+func pageArgs(first *int, after *string, last *int, before *string, o *model.SurveyOrder) survey.PageArgs {
+	a := survey.PageArgs{First: first, After: str(after), Last: last, Before: str(before), Order: survey.NewestFirst}
+	if o != nil {
+		a.Order = survey.Order{Sort: sortOf[o.Field], Desc: o.Direction != model.OrderDirectionAsc}
+	}
+	return a
+}
+
+func intakeOf(in model.ScheduleSurveyInput) survey.IntakeInput {
+	return survey.IntakeInput{
+		ConversationID: in.ConversationID, ContactEmail: in.ContactEmail, ContactName: str(in.ContactName),
+		ResolvedAt: in.ResolvedAt, AgentID: str(in.AgentID), TeamID: str(in.TeamID),
+		Channel: str(in.Channel), Locale: str(in.Locale),
+	}
+}
+
+// scheduled is the survey an intake stored or found. While CSAT is
+// disabled nothing is stored, which GraphQL (Survey! has no "skipped"
+// shape) reports as BAD_USER_INPUT with reason csat_disabled.
+func scheduled(res survey.IntakeResult, err error) (*model.Survey, error) {
+	if err != nil {
+		return nil, err
+	}
+	if res.Skipped != "" {
+		return nil, &errs.Error{Code: errs.Conflict, Message: "CSAT surveys are disabled for this account; nothing was scheduled"}
+	}
+	return model.NewSurvey(res.Survey), nil
+}
+
+func patchOf(in model.UpdateCsatConfigInput) survey.ConfigPatch {
+	return survey.ConfigPatch{Enabled: in.Enabled, SurveyDelayHours: in.SurveyDelayHours, SurveyExpiryDays: in.SurveyExpiryDays}
+}
+
+func wrap(sv *db.Survey, err error) (*model.Survey, error) {
+	return model.NewSurvey(sv), err
+}
+
+// orNull answers null, not an error, for an id the caller cannot see.
+func orNull(sv *db.Survey, err error) (*model.Survey, error) {
+	if errors.Is(err, errs.ErrNotFound) {
+		return nil, nil
+	}
+	return model.NewSurvey(sv), err
+}
+
+func analyticsQuery(start, end string, tz *string, f *model.AnalyticsFilter) survey.AnalyticsQuery {
+	q := survey.AnalyticsQuery{StartDate: start, EndDate: end, Timezone: str(tz)}
+	if f != nil {
+		q.Filter = survey.AnalyticsFilter{AgentID: str(f.AgentID), TeamID: str(f.TeamID), Channel: str(f.Channel)}
+	}
+	return q
+}
+
+func granularityOf(g *model.Granularity) survey.Granularity {
+	if g == nil {
+		return survey.Day
+	}
+	return survey.Granularity(*g) // the enum values are the domain's
+}
+
+// streamSurveys subscribes to the caller's tenant's updates and shapes
+// each for GraphQL until ctx ends.
+func streamSurveys(ctx context.Context, u Updates) (<-chan *model.Survey, error) {
+	in, err := u.Subscribe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *model.Survey, 1)
+	go func() {
+		defer close(out)
+		for sv := range in {
+			select {
+			case out <- model.NewSurvey(sv):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func dimensionOf(by model.BreakdownDimension) survey.Dimension {
+	return survey.Dimension(by) // the enum values are the domain's
+}

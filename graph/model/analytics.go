@@ -1,0 +1,62 @@
+package model
+
+import "github.com/csat/csat/survey"
+
+// CsatAnalytics is the answer of csatAnalytics. Query is the normalized
+// query (explicit dates and timezone), so trend and breakdown, resolved
+// only when asked for, cover exactly the same period.
+type CsatAnalytics struct {
+	Query              survey.AnalyticsQuery
+	Period             Period
+	TotalSurveysSent   int
+	TotalResponses     int
+	ResponseRate       float64
+	AverageRating      *float64
+	SatisfactionScore  float64
+	RatingDistribution []RatingCount
+}
+
+// NewAnalytics shapes the domain figures, the same REST shows.
+func NewAnalytics(a *survey.Analytics, err error) (*CsatAnalytics, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := &CsatAnalytics{
+		Query:             a.Query,
+		Period:            Period{Start: a.Period.Start, End: a.Period.End, Timezone: a.Period.Timezone},
+		TotalSurveysSent:  a.Sent,
+		TotalResponses:    a.Responses(),
+		ResponseRate:      a.ResponseRate(),
+		AverageRating:     a.AverageRating(),
+		SatisfactionScore: a.SatisfactionScore(),
+	}
+	for i, n := range a.Distribution {
+		out.RatingDistribution = append(out.RatingDistribution, RatingCount{Rating: i + 1, Count: n})
+	}
+	return out, nil
+}
+
+// NewTrend shapes trend buckets.
+func NewTrend(points []survey.TrendPoint, err error) ([]TrendPoint, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TrendPoint, len(points))
+	for i, p := range points {
+		out[i] = TrendPoint{Date: p.Date, SurveysSent: p.Sent, Responses: p.Responses(),
+			ResponseRate: p.ResponseRate(), AverageRating: p.AverageRating()}
+	}
+	return out, nil
+}
+
+// NewBreakdown shapes breakdown rows.
+func NewBreakdown(rows []survey.BreakdownRow, err error) ([]BreakdownRow, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]BreakdownRow, len(rows))
+	for i, r := range rows {
+		out[i] = BreakdownRow{Key: r.Key, SurveysSent: r.Sent, Responses: r.Responses(), AverageRating: r.AverageRating()}
+	}
+	return out, nil
+}

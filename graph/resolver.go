@@ -1,0 +1,25 @@
+// Package graph is the GraphQL adapter: the schema (*.graphqls), gqlgen's
+// generated executor, resolvers that each call one survey.Service method,
+// and the hardened HTTP handler.
+package graph
+
+//go:generate go tool gqlgen generate
+
+import (
+	"context"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/survey"
+)
+
+// Updates streams the caller's tenant's survey changes (the live package
+// over Redis pub/sub).
+type Updates interface {
+	Subscribe(ctx context.Context) (<-chan *db.Survey, error)
+}
+
+// Resolver holds what the resolvers use; built once per server.
+type Resolver struct {
+	Svc     *survey.Service
+	Updates Updates
+}
