@@ -31,6 +31,10 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{"WORKER_CONCURRENCY", "0"},
 		{"SHUTDOWN_TIMEOUT", "soon"},
 		{"LOG_LEVEL", "loud"},
+		{"GRAPHQL_INTROSPECTION", "perhaps"},
+		{"CORS_ALLOWED_ORIGINS", "dash.example.com"},
+		{"CORS_ALLOWED_ORIGINS", "https://dash.example.com/app"},
+		{"CORS_ALLOWED_ORIGINS", "ftp://dash.example.com"},
 	} {
 		_, err := LoadConfig(func(k string) string {
 			if k == c.name {
@@ -41,5 +45,17 @@ func TestLoadConfigInvalid(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.name) {
 			t.Errorf("%s=%q: error %v should name the variable", c.name, c.value, err)
 		}
+	}
+}
+
+func TestLoadConfigGraphQL(t *testing.T) {
+	c, err := LoadConfig(func(string) string { return "" })
+	if err != nil || !c.GraphQLIntrospection || len(c.CORSAllowedOrigins) != 0 {
+		t.Fatalf("GraphQL defaults: %v %+v", err, c)
+	}
+	env := map[string]string{"GRAPHQL_INTROSPECTION": "false", "CORS_ALLOWED_ORIGINS": " https://a.example.com/, http://localhost:3000 ,"}
+	c, err = LoadConfig(func(k string) string { return env[k] })
+	if err != nil || c.GraphQLIntrospection || strings.Join(c.CORSAllowedOrigins, " ") != "https://a.example.com http://localhost:3000" {
+		t.Fatalf("GraphQL settings: %v %v %q", err, c.GraphQLIntrospection, c.CORSAllowedOrigins)
 	}
 }
