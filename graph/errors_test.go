@@ -98,3 +98,26 @@ func TestErrorCodes(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimited: past the per-key GraphQL budget the answer is a 429 in
+// the GraphQL shape with extensions.code RATE_LIMITED.
+func TestRateLimited(t *testing.T) {
+	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB, Env: map[string]string{"RATE_LIMITS_ENABLED": "true"}})
+	_, key := s.NewTenant(t, "Acme")
+	_, other := s.NewTenant(t, "Other")
+	for i := 0; i < 200; i++ {
+		r := gql(t, s, key, `{ csatConfig { enabled } }`, nil)
+		if r.Status == 200 {
+			continue
+		}
+		if r.Status != 429 || r.code() != "RATE_LIMITED" || i < 100 {
+			t.Fatalf("request %d: %d %+v", i, r.Status, r.Errors)
+		}
+		// Another key has its own budget.
+		if r := gql(t, s, other, `{ csatConfig { enabled } }`, nil); r.Status != 200 {
+			t.Fatalf("another key: %d %+v", r.Status, r.Errors)
+		}
+		return
+	}
+	t.Fatal("200 requests in a row were never rate limited")
+}

@@ -55,6 +55,10 @@ type Options struct {
 	AllowedOrigins []string // CORS and websocket origins, like https://dash.example.com
 	// Unavailable says an error means a backing service is down.
 	Unavailable func(error) bool
+	// Limit rate-limits requests once authenticated (per API key; a
+	// websocket upgrade without a key header per client IP); nil: none.
+	// Its 429 is written with WriteHTTPError.
+	Limit func(http.Handler) http.Handler
 }
 
 // listCost is the complexity of a list of n rows.
@@ -171,7 +175,10 @@ func wsInit(auth tenants.Authenticator) transport.WebsocketInitFunc {
 // extensions.code is UNAUTHENTICATED; a websocket authenticates in its
 // connection_init instead.
 func NewHandler(o Options) http.Handler {
-	srv := NewServer(o)
+	var srv http.Handler = NewServer(o)
+	if o.Limit != nil {
+		srv = o.Limit(srv)
+	}
 	page := playground.Handler("csat GraphQL", "/graphql")
 	log := o.Log
 	if log == nil {
@@ -227,6 +234,27 @@ func writeAuthError(w http.ResponseWriter, r *http.Request, log *slog.Logger, un
 		w.Header().Set("WWW-Authenticate", `Bearer realm="csat"`)
 	}
 	writeGraphQLError(w, status, msg, code)
+}
+
+// WriteHTTPError answers an error raised before GraphQL ran (such as a
+// rate limit's) in the GraphQL response shape with its extensions.code.
+func WriteHTTPError(w http.ResponseWriter, _ *http.Request, err error) {
+	e := errs.As(err)
+	if e == nil {
+		e = errs.New(errs.Internal, "internal error")
+	}
+	status := http.StatusBadRequest
+	switch e.Code {
+	case errs.RateLimited:
+		status = http.StatusTooManyRequests
+	case errs.Unauthenticated:
+		status = http.StatusUnauthorized
+	case errs.Forbidden:
+		status = http.StatusForbidden
+	case errs.Internal, errs.Unavailable:
+		status = http.StatusInternalServerError
+	}
+	writeGraphQLError(w, status, e.Message, codeOf(e.Code))
 }
 
 // writeGraphQLError answers a request refused before GraphQL ran, in the

@@ -38,6 +38,7 @@ var Limits = map[string]redis_rate.Limit{
 	"config":    redis_rate.PerMinute(10),  // PUT /csat/config, per key
 	"export":    redis_rate.PerMinute(5),   // GET /csat/surveys/export, per key
 	"openapi":   redis_rate.PerMinute(60),  // GET /openapi.json, per IP
+	"graphql":   redis_rate.PerMinute(120), // GET/POST /graphql, per key (a dashboard view is several queries)
 }
 
 // DefaultLimit applies to a route name missing from Limits.
