@@ -31,7 +31,7 @@ var _ survey.EventSink = (*Hub)(nil)
 func Channel(tenantID string) string { return "csat:live:surveys:" + tenantID }
 
 // message is what travels on a channel: the survey as committed, without
-// its token hash.
+// its token hashes.
 type message struct {
 	Type   string     `json:"type"`
 	Survey *db.Survey `json:"survey"`
@@ -47,7 +47,7 @@ func (h *Hub) AfterCommit(ctx context.Context, ev survey.Event) {
 		return
 	}
 	sv := *ev.Survey
-	sv.TokenHash = nil
+	sv.TokenHash, sv.UnsubHash = nil, nil
 	b, err := json.Marshal(message{Type: ev.Type, Survey: &sv})
 	if err != nil {
 		h.log().Warn("encode live update", "err", err)

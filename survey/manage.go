@@ -76,12 +76,18 @@ func (s *Service) Resend(ctx context.Context, id string) (*db.Survey, error) {
 		if !cfg.Enabled {
 			return errs.New(errs.Conflict, "CSAT surveys are disabled for this account")
 		}
-		if msg, err = s.render(ctx, tx, sv, token); err != nil {
+		if optedOut, err := s.optedOut(ctx, tx, tenantID, sv.ContactEmail); err != nil {
+			return err
+		} else if optedOut {
+			return errs.New(errs.Conflict, "this contact unsubscribed from surveys")
+		}
+		unsub := NewToken(tenantID)
+		if msg, err = s.render(ctx, tx, sv, dbCfg, token, unsub); err != nil {
 			return err
 		}
 		exp := ExpiresAt(now, cfg)
-		sv.ExpiresAt, sv.TokenHash = &exp, secret.Hash(token)
-		ok, err := db.UpdateSurvey(ctx, tx, sv, db.StatusSent, "expires_at", "token_hash")
+		sv.ExpiresAt, sv.TokenHash, sv.UnsubHash = &exp, secret.Hash(token), secret.Hash(unsub)
+		ok, err := db.UpdateSurvey(ctx, tx, sv, db.StatusSent, "expires_at", "token_hash", "unsubscribe_hash")
 		if err != nil {
 			return err
 		}

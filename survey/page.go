@@ -114,11 +114,11 @@ func pageSize(name string, n *int) (int, error) {
 	return *n, nil
 }
 
-// Page returns one keyset page of the context tenant's surveys matching f.
+// PageSurveys returns one keyset page of the context tenant's surveys matching f.
 // Cursors are positions, not offsets: rows inserted or removed elsewhere in
 // the list never shift a page, and reading a page deep in millions of rows
 // costs the same as the first.
-func (s *Service) Page(ctx context.Context, f db.SurveyFilter, a PageArgs) (Connection, error) {
+func (s *Service) PageSurveys(ctx context.Context, f db.SurveyFilter, a PageArgs) (Connection, error) {
 	tenantID, err := tenants.Require(ctx, tenants.ScopeRead)
 	if err != nil {
 		return Connection{}, err
