@@ -143,13 +143,13 @@ func (s *SMTPServer) WaitFor(tb testing.TB, addr string, n int, timeout time.Dur
 	return s.To(addr)
 }
 
-// sentWatch counts committed sends per recipient for WaitFor.
+// sentWatch counts committed sends (and resends) per recipient for WaitFor.
 type sentWatch struct{ s *SMTPServer }
 
 func (w sentWatch) InTx(context.Context, bun.IDB, survey.Event) error { return nil }
 
 func (w sentWatch) AfterCommit(_ context.Context, ev survey.Event) {
-	if ev.Type != survey.EventSent || ev.Survey == nil {
+	if (ev.Type != survey.EventSent && ev.Type != survey.EventResent) || ev.Survey == nil {
 		return
 	}
 	w.s.mu.Lock()
