@@ -284,3 +284,68 @@ func TestPostgresOutageUnderIntake(t *testing.T) {
 }
 
 func bunList(ids []string) any { return bun.List(ids) }
+
+// TestWorkerKilledMidWave: surveys due, a worker process sends part of the
+// wave and is killed with SIGKILL, a new worker finishes it. Every survey
+// is sent. A kill between the SMTP server accepting a message and the
+// commit can repeat that one message (at-least-once email): the test
+// allows at most the worker's concurrency of repeats and logs them.
+// Recovering the killed worker's leased tasks takes asynq's lease (~30 s),
+// so this scenario runs in `make faults` only.
+func TestWorkerKilledMidWave(t *testing.T) {
+	if os.Getenv("FAULTS_SCALE") == "" {
+		t.Skip("runs in make faults (FAULTS_SCALE set)")
+	}
+	n := 200 * scale()
+	dsn, appDB := testenv.DB(t)
+	redisURL, _ := testenv.Redis(t, redisDBFaults)
+	smtp := testenv.SMTP(t)
+	ctx := context.Background()
+	ten, err := (&tenants.Store{DB: appDB}).CreateTenant(ctx, "Wave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := testenv.Admin(t, dsn)
+	if _, err := admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for)
+		SELECT ?, 'csat_wave' || lpad(i::text, 21, '0'), 'wave-' || i, 'wave-' || i || '@example.com', 'pending', now(), now() - interval '1 second'
+		FROM generate_series(1, ?) i`, ten.ID, n).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": dsn, "REDIS_URL": redisURL, "SMTP_URL": smtp.URL(), "CSAT_ROLE": "worker",
+		"CSAT_RECONCILE_INTERVAL": "1s", "WORKER_CONCURRENCY": "4"}
+	sent := func() int {
+		var c int
+		_ = admin.NewRaw("SELECT count(*) FROM surveys WHERE status = 'sent'").Scan(ctx, &c)
+		return c
+	}
+	w1 := startProcess(t, env)
+	testenv.Eventually(t, time.Minute, "a quarter of the wave sent", func() bool { return sent() >= n/4 })
+	if err := w1.cmd.Process.Kill(); err != nil { // SIGKILL: no graceful shutdown
+		t.Fatal(err)
+	}
+	_ = w1.cmd.Wait()
+	t.Logf("killed the first worker after %d of %d sent", sent(), n)
+	startProcess(t, env)
+	start := time.Now()
+	testenv.Eventually(t, 2*time.Minute, "the whole wave sent", func() bool { return sent() == n })
+	t.Logf("the second worker finished the wave in %s", time.Since(start).Round(time.Second))
+	perRecipient := map[string]int{}
+	for _, m := range smtp.Messages() {
+		for _, to := range m.To {
+			perRecipient[to]++
+		}
+	}
+	repeats := 0
+	for i := 1; i <= n; i++ {
+		switch c := perRecipient[fmt.Sprintf("wave-%d@example.com", i)]; {
+		case c == 0:
+			t.Errorf("wave-%d was marked sent but never emailed", i)
+		case c > 1:
+			repeats += c - 1
+		}
+	}
+	t.Logf("%d emails for %d surveys, %d repeated", len(smtp.Messages()), n, repeats)
+	if repeats > 4 {
+		t.Errorf("%d emails repeated, more than the killed worker had in flight", repeats)
+	}
+}
