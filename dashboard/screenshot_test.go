@@ -35,7 +35,6 @@ func TestScreenshot(t *testing.T) {
 	b := newBrowser(t, 1280, 900)
 	svc := testenv.StartService(t, testenv.Options{RedisDB: redisDB})
 	tenantID, key := svc.NewTenant(t, "Acme Support")
-	requireGraphQL(t, svc, key)
 	fillMonth(t, svc, tenantID)
 
 	b.do(t, "sign in",
