@@ -192,7 +192,6 @@ func seed(t *testing.T, svc *testenv.Service, key string, convs ...conv) map[str
 
 type conv struct{ id, email, name, agent, team, channel string }
 
-
 // rate clicks the one-click link for rating r (links are in order 1..5).
 func rate(t *testing.T, svc *testenv.Service, links []string, r int) {
 	t.Helper()
