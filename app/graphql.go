@@ -19,6 +19,7 @@ func (a *App) graphQL() http.Handler {
 	return graph.NewHandler(graph.Options{
 		Svc:            a.Svc,
 		Updates:        &live.Hub{Redis: a.Redis, Log: a.Log},
+		Hooks:          a.Hooks,
 		Auth:           a.Tenants,
 		Log:            a.Log,
 		Introspection:  a.Cfg.GraphQLIntrospection,

@@ -84,6 +84,7 @@ func graphQLProbes(w *wallEnv, path string) []probe {
 				}
 			}),
 	}
+	ps = append(ps, graphQLWebhookProbes(w, post)...)
 	for _, id := range w.surveysA {
 		ps = append(ps, post(`query($id: ID!) { survey(id: $id) { id } }`, map[string]any{"id": id},
 			func(t *testing.T, d map[string]any, errs []map[string]any) {
@@ -99,6 +100,54 @@ func graphQLProbes(w *wallEnv, path string) []probe {
 					}
 				}))
 		}
+	}
+	return ps
+}
+
+// graphQLWebhookProbes: B's webhook and customer-config fields name A's
+// endpoint and delivery and find nothing; B's own changes stay B's.
+func graphQLWebhookProbes(w *wallEnv, post func(string, map[string]any, func(*testing.T, map[string]any, []map[string]any)) probe) []probe {
+	ids := map[string]any{"e": w.hookA, "d": w.deliveryA}
+	code := func(errs []map[string]any) any {
+		if len(errs) != 1 {
+			return nil
+		}
+		ext, _ := errs[0]["extensions"].(map[string]any)
+		return ext["code"]
+	}
+	ps := []probe{
+		post(`query($e: ID!) { webhookEndpoints { id url } webhookEndpoint(id: $e) { id deliveries { totalCount nodes { id } } }
+			csatConfig { brandName logoUrl accentColor defaultLocale emailSubject emailMessage buttonLabels } }`, ids,
+			func(t *testing.T, d map[string]any, errs []map[string]any) {
+				for _, e := range d["webhookEndpoints"].([]any) {
+					if e.(map[string]any)["id"] == w.hookA {
+						t.Errorf("B lists A's endpoint: %v", d)
+					}
+				}
+				if len(errs) > 0 || d["webhookEndpoint"] != nil {
+					t.Errorf("B reads A's endpoint: %v %v", d, errs)
+				}
+			}),
+		post(`mutation { createWebhookEndpoint(input: {url: "http://127.0.0.1:9/walls-b"}) { secret endpoint { id } }
+			updateCsatConfig(input: {brandName: "walls-brand-B"}) { brandName } }`, nil,
+			func(t *testing.T, d map[string]any, errs []map[string]any) {
+				ep, _ := d["createWebhookEndpoint"].(map[string]any)
+				if len(errs) > 0 || ep == nil || ep["endpoint"].(map[string]any)["id"] == w.hookA {
+					t.Errorf("B's createWebhookEndpoint: %v %v", d, errs)
+				}
+			}),
+	}
+	for _, q := range []string{
+		`mutation($e: ID!) { updateWebhookEndpoint(id: $e, input: {enabled: false}) { id } }`,
+		`mutation($e: ID!) { rotateWebhookSecret(id: $e) { secret } }`,
+		`mutation($e: ID!, $d: ID!) { redeliverWebhook(endpointId: $e, deliveryId: $d) { id } }`,
+		`mutation($e: ID!) { deleteWebhookEndpoint(id: $e) }`,
+	} {
+		ps = append(ps, post(q, ids, func(t *testing.T, d map[string]any, errs []map[string]any) {
+			if code(errs) != "NOT_FOUND" {
+				t.Errorf("B's %s on A's endpoint: %v %v", q, d, errs)
+			}
+		}))
 	}
 	return ps
 }

@@ -72,7 +72,13 @@ func scheduled(res survey.IntakeResult, err error) (*model.Survey, error) {
 }
 
 func patchOf(in model.UpdateCsatConfigInput) survey.ConfigPatch {
-	return survey.ConfigPatch{Enabled: in.Enabled, SurveyDelayHours: in.SurveyDelayHours, SurveyExpiryDays: in.SurveyExpiryDays}
+	return survey.ConfigPatch{
+		Enabled: in.Enabled, SurveyDelayHours: in.SurveyDelayHours, SurveyExpiryDays: in.SurveyExpiryDays,
+		Customer: survey.Customer{
+			BrandName: in.BrandName, LogoURL: in.LogoURL, AccentColor: in.AccentColor, DefaultLocale: in.DefaultLocale,
+			EmailSubject: in.EmailSubject, EmailMessage: in.EmailMessage, ButtonLabels: listOf(in.ButtonLabels),
+		},
+	}
 }
 
 func wrap(sv *db.Survey, err error) (*model.Survey, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/survey"
+	"github.com/csat/csat/webhooks"
 )
 
 // Updates streams the caller's tenant's survey changes (the live package
@@ -22,4 +23,5 @@ type Updates interface {
 type Resolver struct {
 	Svc     *survey.Service
 	Updates Updates
+	Hooks   *webhooks.Service // webhook endpoints (nil: the webhook fields fail)
 }

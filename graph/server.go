@@ -24,6 +24,7 @@ import (
 	"github.com/csat/csat/metrics"
 	"github.com/csat/csat/survey"
 	"github.com/csat/csat/tenants"
+	"github.com/csat/csat/webhooks"
 )
 
 // Limits of the GraphQL server.
@@ -47,6 +48,7 @@ const (
 type Options struct {
 	Svc     *survey.Service
 	Updates Updates
+	Hooks   *webhooks.Service // webhook endpoints
 	Auth    tenants.Authenticator
 	Log     *slog.Logger
 	Metrics *metrics.Metrics // nil records nothing
@@ -73,7 +75,7 @@ func NewServer(o Options) *handler.Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	cfg := Config{Resolvers: &Resolver{Svc: o.Svc, Updates: o.Updates}}
+	cfg := Config{Resolvers: &Resolver{Svc: o.Svc, Updates: o.Updates, Hooks: o.Hooks}}
 	cfg.Complexity.Query.Surveys = func(child int, first *int, _ *string, last *int, _ *string, _ *model.SurveyFilter, _ *model.SurveyOrder) int {
 		n := 0
 		if last != nil {
@@ -83,6 +85,7 @@ func NewServer(o Options) *handler.Server {
 		}
 		return listCost(n, child)
 	}
+	cfg.Complexity.WebhookEndpoint.Deliveries = func(child int, limit, _ *int) int { return listCost(intOr(limit, 20), child) }
 	cfg.Complexity.CsatAnalytics.Trend = func(child int, _ *model.Granularity) int { return listCost(trendCost, child) }
 	cfg.Complexity.CsatAnalytics.Breakdown = func(child int, _ model.BreakdownDimension) int { return listCost(breakdownCost, child) }
 

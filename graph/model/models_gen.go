@@ -24,6 +24,16 @@ type BreakdownRow struct {
 	AverageRating *float64 `json:"averageRating,omitempty"`
 }
 
+type CreateWebhookEndpointInput struct {
+	// http(s); private and loopback addresses are refused.
+	URL string `json:"url"`
+	// Default: ["csat.*"].
+	EventTypes  []string `json:"eventTypes,omitempty"`
+	Description *string  `json:"description,omitempty"`
+	// Default: true.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
 type Mutation struct {
 }
 
@@ -89,12 +99,36 @@ type TrendPoint struct {
 	AverageRating *float64 `json:"averageRating,omitempty"`
 }
 
+// Every field is optional; a given one is set. For the customer-facing fields
+// an empty string (or an empty buttonLabels list) resets to the default. The
+// same rules as REST PUT /api/v1/csat/config; errors name the REST fields.
 type UpdateCsatConfigInput struct {
 	Enabled *bool `json:"enabled,omitempty"`
 	// 1 to 72
 	SurveyDelayHours *int `json:"surveyDelayHours,omitempty"`
 	// 1 to 30
 	SurveyExpiryDays *int `json:"surveyExpiryDays,omitempty"`
+	// One line, at most 100 characters.
+	BrandName *string `json:"brandName,omitempty"`
+	// An https:// URL of an image.
+	LogoURL *string `json:"logoUrl,omitempty"`
+	// A colour like #1a73e8.
+	AccentColor *string `json:"accentColor,omitempty"`
+	// A supported language, optionally with a region like pt-BR.
+	DefaultLocale *string `json:"defaultLocale,omitempty"`
+	// A one-line template; {{variables}} as in REST.
+	EmailSubject *string `json:"emailSubject,omitempty"`
+	// A template of at most 2000 characters.
+	EmailMessage *string `json:"emailMessage,omitempty"`
+	// Five labels (rating 1 first), or empty for the defaults.
+	ButtonLabels []string `json:"buttonLabels,omitempty"`
+}
+
+type UpdateWebhookEndpointInput struct {
+	URL         *string  `json:"url,omitempty"`
+	EventTypes  []string `json:"eventTypes,omitempty"`
+	Description *string  `json:"description,omitempty"`
+	Enabled     *bool    `json:"enabled,omitempty"`
 }
 
 type BreakdownDimension string
