@@ -36,6 +36,15 @@ const (
 	// MaxDepth bounds nesting; the introspection query GraphiQL sends is
 	// the deepest legitimate operation.
 	MaxDepth = 15
+	// ParserTokenLimit stops the parser after this many tokens, before it
+	// builds an AST: a flood of directives or aliases costs at most this
+	// much work. The introspection query GraphiQL sends is about 300 tokens,
+	// the largest dashboard document under 200; 10,000 also keeps the
+	// limit reachable under the 64 KiB body cap (4,000 aliases).
+	ParserTokenLimit = 10_000
+	// WorkerLimit is gqlgen's exec.worker_limit (gqlgen.yml): goroutines
+	// per list field while marshalling; a page has at most 100 rows.
+	WorkerLimit = 100
 	// MaxBody caps a request body (queries, variables, APQ extensions).
 	MaxBody = 128 << 10
 	// trendCost and breakdownCost weigh the analytics lists, whose length
@@ -99,6 +108,7 @@ func NewServer(o Options) *handler.Server {
 	})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.SetParserTokenLimit(ParserTokenLimit)
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
