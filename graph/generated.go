@@ -7964,7 +7964,7 @@ func (ec *executionContext) marshalNWebhookDelivery2githubᚗcomᚋcsatᚋcsat�
 }
 
 func (ec *executionContext) marshalNWebhookDelivery2ᚕgithubᚗcomᚋcsatᚋcsatᚋdbᚐWebhookDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []db.WebhookDelivery) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 100, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNWebhookDelivery2githubᚗcomᚋcsatᚋcsatᚋdbᚐWebhookDelivery(ctx, sel, v[i])
@@ -8000,7 +8000,7 @@ func (ec *executionContext) marshalNWebhookEndpoint2githubᚗcomᚋcsatᚋcsat�
 }
 
 func (ec *executionContext) marshalNWebhookEndpoint2ᚕgithubᚗcomᚋcsatᚋcsatᚋdbᚐWebhookEndpointᚄ(ctx context.Context, sel ast.SelectionSet, v []db.WebhookEndpoint) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 100, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNWebhookEndpoint2githubᚗcomᚋcsatᚋcsatᚋdbᚐWebhookEndpoint(ctx, sel, v[i])
