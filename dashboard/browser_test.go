@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/csat/csat/testenv"
+	"github.com/csat/csat/testenv/browsertest"
 )
 
 // This package's Redis database number.
@@ -22,71 +21,22 @@ const redisDB = 10
 
 // browser is a headless Chromium tab with the page's console errors kept.
 type browser struct {
-	ctx  context.Context
-	mu   sync.Mutex
-	errs []string
-}
-
-// chromiumPath finds Debian's Chromium (or another Chrome on PATH).
-func chromiumPath() string {
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
+	*browsertest.Browser
+	ctx context.Context
 }
 
 // newBrowser starts headless Chromium for the test, or skips the test when
 // there is none (apt-get install chromium).
 func newBrowser(t *testing.T, width, height int64) *browser {
 	t.Helper()
-	path := chromiumPath()
-	if path == "" {
-		t.Skip("no Chromium on this machine (apt-get install -y chromium): browser test skipped")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("lang", "en-US"),
-		chromedp.Env("TZ=UTC"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	b := &browser{ctx: ctx}
-	msgs := chromedp.Console(ctx)
-	go func() {
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException {
-				b.mu.Lock()
-				b.errs = append(b.errs, m.Text)
-				b.mu.Unlock()
-			}
-		}
-	}()
-	return b
+	b := browsertest.New(t, browsertest.Options{Width: width, Height: height, Env: []string{"TZ=UTC"}})
+	return &browser{Browser: b, ctx: b.Ctx}
 }
 
 // do runs steps with a deadline, failing the test on error.
 func (b *browser) do(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	b.Do(t, what, steps...)
 }
 
 // eval evaluates a JavaScript expression in the page. It runs through the
@@ -154,11 +104,7 @@ func (b *browser) waitTrue(t *testing.T, what, expr string) {
 // card is the selector of a summary card's value or change line.
 func card(metric, part string) string { return fmt.Sprintf(`.card[data-metric=%q] .%s`, metric, part) }
 
-func (b *browser) consoleErrors() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.errs...)
-}
+func (b *browser) consoleErrors() []string { return b.ConsoleErrors() }
 
 // seed reports resolved conversations through the REST intake, waits for
 // their survey emails and returns each one's one-click rating links, by

@@ -2,91 +2,37 @@ package pages_test
 
 import (
 	"context"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/testenv"
+	"github.com/csat/csat/testenv/browsertest"
 )
 
 // browser is a headless Chromium tab that keeps the page's console errors
 // (a CSP violation shows up there).
 type browser struct {
-	ctx  context.Context
-	mu   sync.Mutex
-	errs []string
-}
-
-func chromiumPath() string {
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
+	*browsertest.Browser
+	ctx context.Context
 }
 
 // newBrowser starts headless Chromium, or skips the test when there is
 // none. With js false, the page runs no script at all.
 func newBrowser(t *testing.T, width, height int64, js bool) *browser {
 	t.Helper()
-	path := chromiumPath()
-	if path == "" {
-		t.Skip("no Chromium on this machine (apt-get install -y chromium): browser test skipped")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("lang", "en-US"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	if !js {
-		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
-			t.Fatalf("disable JavaScript: %v", err)
-		}
-	}
-	b := &browser{ctx: ctx}
-	msgs := chromedp.Console(ctx)
-	go func() {
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException {
-				b.mu.Lock()
-				b.errs = append(b.errs, m.Text)
-				b.mu.Unlock()
-			}
-		}
-	}()
-	return b
+	b := browsertest.New(t, browsertest.Options{Width: width, Height: height, NoJS: !js})
+	return &browser{Browser: b, ctx: b.Ctx}
 }
 
 // do runs steps with a deadline, failing the test on error.
 func (b *browser) do(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
+	b.Do(t, what, steps...)
 }
 
 // text is the text of the first element matching a CSS selector.
@@ -103,10 +49,8 @@ func (b *browser) text(t *testing.T, sel string) string {
 
 func (b *browser) noConsoleErrors(t *testing.T) {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.errs) > 0 {
-		t.Errorf("console errors (CSP violations?): %v", b.errs)
+	if errs := b.ConsoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors (CSP violations?): %v", errs)
 	}
 }
 
@@ -114,7 +58,7 @@ func (b *browser) noConsoleErrors(t *testing.T) {
 // picks a star, types feedback and submits, with and without JavaScript,
 // and finds the answer stored.
 func TestBrowserSurvey(t *testing.T) {
-	if chromiumPath() == "" {
+	if !browsertest.Available() {
 		t.Skip("no Chromium on this machine (apt-get install -y chromium): browser test skipped")
 	}
 	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB})
