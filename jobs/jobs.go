@@ -81,17 +81,10 @@ func ignoreConflict(_ *asynq.TaskInfo, err error) error {
 	return err
 }
 
-// Observer hears what tasks did (metrics); may be nil.
-type Observer interface {
-	SendOutcome(outcome survey.SendOutcome, err error)
-	Expired(n int)
-}
-
 // Handlers process survey tasks.
 type Handlers struct {
-	Svc      *survey.Service
-	Log      *slog.Logger
-	Observer Observer
+	Svc *survey.Service
+	Log *slog.Logger
 	// Register adds other packages' task types to the mux (webhooks).
 	Register []func(*asynq.ServeMux)
 }
@@ -111,9 +104,6 @@ func (h *Handlers) Send(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	outcome, err := h.Svc.Send(ctx, p.TenantID, p.SurveyID)
-	if h.Observer != nil {
-		h.Observer.SendOutcome(outcome, err)
-	}
 	if err != nil {
 		return fmt.Errorf("send survey %s: %w", p.SurveyID, err)
 	}
@@ -127,12 +117,8 @@ func (h *Handlers) Expire(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	done, err := h.Svc.Expire(ctx, p.TenantID, p.SurveyID)
-	if err != nil {
+	if _, err := h.Svc.Expire(ctx, p.TenantID, p.SurveyID); err != nil {
 		return fmt.Errorf("expire survey %s: %w", p.SurveyID, err)
-	}
-	if done && h.Observer != nil {
-		h.Observer.Expired(1)
 	}
 	return nil
 }

@@ -79,6 +79,15 @@ type listResponse struct {
 	Offset int                 `json:"offset"`
 }
 
+// queryPage parses the limit (default 20) and offset (default 0) of a list.
+func queryPage(r *http.Request) (limit, offset int, err error) {
+	if limit, err = queryInt(r, "limit", 20); err != nil {
+		return 0, 0, err
+	}
+	offset, err = queryInt(r, "offset", 0)
+	return limit, offset, err
+}
+
 // queryInt parses an optional non-negative integer query parameter.
 func queryInt(r *http.Request, name string, def int) (int, error) {
 	v, ok := r.URL.Query()[name]
@@ -118,15 +127,7 @@ func (h *Handler) listSurveys(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	limit, err := queryInt(r, "limit", 20)
-	if err == nil && (limit < 1 || limit > survey.MaxLimit) {
-		err = errs.New(errs.Invalid, "limit must be from 1 to %d", survey.MaxLimit)
-	}
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	offset, err := queryInt(r, "offset", 0)
+	limit, offset, err := queryPage(r) // ranges are the service's to check
 	if err != nil {
 		WriteError(w, r, err)
 		return

@@ -128,12 +128,7 @@ type deliveryList struct {
 }
 
 func (h *Handler) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
-	limit, err := queryInt(r, "limit", 20)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	offset, err := queryInt(r, "offset", 0)
+	limit, offset, err := queryPage(r)
 	if err != nil {
 		WriteError(w, r, err)
 		return
