@@ -31,6 +31,10 @@ type Config struct {
 	Role              string // all, api or worker
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request headers (HTTP_READ_HEADER_TIMEOUT): a slow-header client
+	// (slowloris) holds a connection at most this long.
+	ReadHeaderTimeout time.Duration
 	DBMaxConns        int
 	AuthCacheTTL      time.Duration // 0: no cache
 	LogLevel          string
@@ -79,6 +83,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.ShutdownTimeout, err = duration(env("SHUTDOWN_TIMEOUT", "25s")); err != nil {
 		return c, bad("SHUTDOWN_TIMEOUT", err)
+	}
+	if c.ReadHeaderTimeout, err = duration(env("HTTP_READ_HEADER_TIMEOUT", "10s")); err != nil {
+		return c, bad("HTTP_READ_HEADER_TIMEOUT", err)
 	}
 	if c.AutoMigrate, err = strconv.ParseBool(env("CSAT_AUTO_MIGRATE", "true")); err != nil {
 		return c, bad("CSAT_AUTO_MIGRATE", fmt.Errorf("want true or false"))
