@@ -36,7 +36,17 @@ type route struct{ method, pattern string }
 // key holding every scope and one sent survey.
 func newTarget(tb testing.TB) *target {
 	tb.Helper()
-	s := testenv.StartService(tb, testenv.Options{RedisDB: redisDB, Env: map[string]string{"CSAT_ROLE": "api"}})
+	return newTargetEnv(tb, nil)
+}
+
+// newTargetEnv is newTarget with more environment for the service.
+func newTargetEnv(tb testing.TB, env map[string]string) *target {
+	tb.Helper()
+	vars := map[string]string{"CSAT_ROLE": "api"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	s := testenv.StartService(tb, testenv.Options{RedisDB: redisDB, Env: vars})
 	tg := &target{s: s}
 	tg.tenantID, tg.key = s.NewTenant(tb, "Hardening", tenants.AllScopes...)
 	r := s.Do(tb, "POST", "/api/v1/csat/surveys", tg.key, map[string]any{
