@@ -110,7 +110,11 @@ func mapErr(err error) error {
 	return err
 }
 
-// IsUnavailable reports whether err means Postgres could not be reached.
+// IsUnavailable reports whether err means Postgres could not be reached
+// or would not take a connection: connection errors (class 08), an
+// administrator's shutdown (57P01) or start-up (57P03), and a server
+// full (53300 too_many_connections: max_connections taken, or the
+// database's or role's CONNECTION LIMIT), all of which pass.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
@@ -118,7 +122,7 @@ func IsUnavailable(err error) bool {
 	var pgErr pgdriver.Error
 	if errors.As(err, &pgErr) {
 		c := pgErr.Field('C')
-		return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P03"
+		return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P03" || c == "53300"
 	}
 	s := err.Error()
 	return strings.Contains(s, "connection refused") || strings.Contains(s, "broken pipe") ||
