@@ -84,4 +84,4 @@ fuzz:
 
 ## faults: the fault scenarios at full size (real csat processes; Postgres outages through a TCP proxy, never a restart)
 faults:
-	FAULTS_SCALE=$${FAULTS_SCALE:-5} $(GO) test -count=1 -timeout 20m -run 'Outage|Fault' -v ./hardening/
+	FAULTS_SCALE=$${FAULTS_SCALE:-5} $(GO) test -count=1 -timeout 20m -run 'Outage|MidWave|MixedTraffic' -v ./hardening/
