@@ -65,11 +65,11 @@ func TestMixedTrafficTwoAPIsTwoWorkers(t *testing.T) {
 		}
 		return m
 	}
-	// Pools sized so four processes stay well inside a shared Postgres's
-	// 100 connections.
+	// Pools sized so four processes (28 connections) stay well inside a
+	// Postgres's default 100 connections, which other test packages share.
 	var apis []*process
 	for range 2 {
-		apis = append(apis, startProcess(t, with(map[string]string{"CSAT_ROLE": "api", "DB_MAX_CONNS": "10"})))
+		apis = append(apis, startProcess(t, with(map[string]string{"CSAT_ROLE": "api", "DB_MAX_CONNS": "8"})))
 	}
 	for range 2 {
 		startProcess(t, with(map[string]string{"CSAT_ROLE": "worker", "SMTP_URL": smtp.URL(),
