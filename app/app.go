@@ -51,7 +51,8 @@ type App struct {
 	Metrics *metrics.Metrics
 	Routes  chi.Routes // the router behind Handler, for route-by-route tests (chi.Walk)
 
-	mon *asynqmon.HTTPHandler // nil unless mounted
+	mon  *asynqmon.HTTPHandler // nil unless mounted
+	smtp *mail.SMTP            // nil when emails are only logged
 }
 
 // New connects to Postgres and Redis, migrates when configured to, and
@@ -78,10 +79,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 
 	var sender mail.Sender = mail.Log{Logger: log}
 	if cfg.SMTPURL != "" {
-		if sender, err = mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom); err != nil {
+		if a.smtp, err = mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom); err != nil {
 			a.Close()
 			return nil, err
 		}
+		sender = a.smtp
 	} else {
 		log.Warn("SMTP_URL is unset: survey emails are logged, not sent")
 	}
@@ -193,6 +195,9 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Close releases connections.
 func (a *App) Close() {
+	if a.smtp != nil {
+		_ = a.smtp.Close()
+	}
 	if a.mon != nil {
 		_ = a.mon.Close()
 	}
@@ -273,6 +278,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		stopping.Go(worker.Shutdown)
 	}
 	stopping.Wait()
+	if !a.Svc.WaitSends(5 * time.Second) {
+		a.Log.Warn("sends still running at shutdown; their claims lapse on their own")
+	}
 	a.Log.Info("stopped")
 	return err
 }

@@ -75,6 +75,8 @@ type Survey struct {
 	ResolvedAt     time.Time  `bun:"resolved_at,notnull"`
 	ScheduledFor   time.Time  `bun:"scheduled_for,notnull"`
 	SentAt         *time.Time `bun:"sent_at"`
+	ClaimedAt      *time.Time `bun:"claimed_at"` // a send's lease (see the send_handoff migration)
+	HandedAt       *time.Time `bun:"handed_at"`  // its email was handed to SMTP
 	ExpiresAt      *time.Time `bun:"expires_at"`
 	RespondedAt    *time.Time `bun:"responded_at"`
 	CreatedAt      time.Time  `bun:"created_at,notnull"`

@@ -4,14 +4,20 @@ package mail
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 )
 
 // Message is one email with an HTML and a plain-text part.
@@ -26,18 +32,51 @@ type Message struct {
 
 // Sender delivers messages.
 type Sender interface {
-	Send(ctx context.Context, m Message) error
+	// Send delivers m. When commit is not nil, Send calls it once the
+	// server holds the whole message and before releasing it (the final
+	// "." of SMTP DATA): if commit fails the message is abandoned, and
+	// the server discards it, and Send returns commit's error. Recording
+	// the send in commit makes a crash repeat no email: before commit
+	// returns nothing was delivered, after it the record exists.
+	Send(ctx context.Context, m Message, commit func() error) error
 }
+
+var (
+	// ErrAbandoned wraps a commit error: the message was not released.
+	ErrAbandoned = errors.New("message abandoned before release")
+	// ErrUncertain marks a failure after the message was released
+	// without the server's answer: it may or may not have it.
+	ErrUncertain = errors.New("outcome unknown after release")
+)
 
 // SMTP sends through an SMTP server given as smtp://[user:pass@]host:port
-// (smtps:// for implicit TLS).
+// (smtps:// for implicit TLS). It keeps up to MaxIdle connections open
+// between messages: a wave of thousands of emails costs a handshake (and
+// TLS and AUTH) per connection, not per email.
 type SMTP struct {
-	From string
-	host string
-	opts []gomail.Option
+	From    string
+	MaxIdle int           // idle connections kept; 0 keeps none
+	MaxAge  time.Duration // a connection idle longer is closed, not reused
+	MaxUses int           // messages per connection before a fresh one
+
+	client *gomail.Client
+	mu     sync.Mutex
+	idle   []*conn
 }
 
-// NewSMTP parses rawURL and prepares a client; it connects per message.
+type conn struct {
+	c    *smtp.Client
+	raw  net.Conn // under any TLS: its deadline aborts a blocked exchange
+	used int
+	at   time.Time // when it was last returned
+}
+
+// dialSlot receives the connection a dial made (see dial).
+type dialSlot struct{ raw net.Conn }
+
+type dialSlotKey struct{}
+
+// NewSMTP parses rawURL and prepares a client; it connects on first use.
 func NewSMTP(rawURL, from string) (*SMTP, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" || (u.Scheme != "smtp" && u.Scheme != "smtps") {
@@ -52,14 +91,14 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 			return nil, fmt.Errorf("SMTP_URL port: %w", err)
 		}
 	}
+	host := u.Hostname()
 	opts := []gomail.Option{
 		gomail.WithPort(port),
 		gomail.WithTimeout(15 * time.Second),
-	}
-	if u.Scheme == "smtps" {
-		opts = append(opts, gomail.WithSSL())
-	} else {
-		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
+		// smtps: dial does the TLS handshake, and go-mail sees a TLS
+		// connection (no STARTTLS offered on it, encrypted for AUTH).
+		gomail.WithDialContextFunc(dial(host, u.Scheme == "smtps")),
+		gomail.WithTLSPolicy(gomail.TLSOpportunistic),
 	}
 	if u.User != nil {
 		pass, _ := u.User.Password()
@@ -68,29 +107,220 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 			gomail.WithUsername(u.User.Username()),
 			gomail.WithPassword(pass))
 	}
-	if _, err := gomail.NewClient(u.Hostname(), opts...); err != nil {
+	client, err := gomail.NewClient(host, opts...)
+	if err != nil {
 		return nil, fmt.Errorf("smtp client: %w", err)
 	}
-	return &SMTP{From: from, host: u.Hostname(), opts: opts}, nil
+	return &SMTP{From: from, MaxIdle: 32, MaxAge: 30 * time.Second, MaxUses: 100, client: client}, nil
 }
 
-// Send delivers one message. Each send has its own client: a shared
-// go-mail client serialises sends behind one connection.
-func (s *SMTP) Send(ctx context.Context, m Message) error {
-	client, err := gomail.NewClient(s.host, s.opts...)
+// Send delivers one message over a pooled connection. A connection that
+// fails before DATA (a server that dropped an idle connection) is replaced
+// once: nothing was sent on it.
+func (s *SMTP) Send(ctx context.Context, m Message, commit func() error) error {
+	msg, err := s.build(m)
 	if err != nil {
-		return fmt.Errorf("smtp client: %w", err)
+		return err
 	}
+	from, err := msg.GetSender(false)
+	if err != nil {
+		return fmt.Errorf("from address: %w", err)
+	}
+	rcpts, err := msg.GetRecipients()
+	if err != nil {
+		return fmt.Errorf("to address: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		cn, reused, err := s.get(ctx)
+		if err != nil {
+			return fmt.Errorf("smtp connect: %w", err)
+		}
+		err = s.send(ctx, cn, reused && attempt == 0, from, rcpts, msg, commit)
+		if errors.Is(err, errStale) {
+			continue
+		}
+		return err
+	}
+}
+
+// errStale: a pooled connection failed before anything was sent.
+var errStale = errors.New("stale connection")
+
+// send runs one SMTP transaction on cn. A cancelled ctx aborts it at once
+// (a worker shutting down does not wait out a slow server).
+func (s *SMTP) send(ctx context.Context, cn *conn, retryable bool, from string, rcpts []string, msg *gomail.Msg, commit func() error) error {
+	deadline := time.Now().Add(15 * time.Second)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = cn.raw.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = cn.raw.SetDeadline(time.Now()) })
+	keep := func(ok, dirty bool) {
+		if !stop() { // aborted: the connection is out of step
+			ok = false
+		}
+		s.put(cn, ok, dirty)
+	}
+	err := envelope(cn.c, from, rcpts)
+	if err != nil && retryable && ctx.Err() == nil {
+		// A pooled connection the server dropped (or is closing with
+		// 421): nothing was sent on it, so try a fresh one.
+		stop()
+		_ = cn.c.Close()
+		return errStale
+	}
+	if err != nil {
+		keep(isReply(err), true)
+		return fmt.Errorf("smtp send: %w", err)
+	}
+	err = data(cn.c, msg, commit)
+	if errors.Is(err, ErrAbandoned) {
+		stop()
+		_ = cn.c.Close() // mid-DATA: only dropping the connection discards the message
+		return err
+	}
+	keep(err == nil || isReply(err), err != nil)
+	if err != nil {
+		return fmt.Errorf("smtp send: %w", err)
+	}
+	return nil
+}
+
+func envelope(c *smtp.Client, from string, rcpts []string) error {
+	if err := c.Mail(from); err != nil {
+		return err
+	}
+	for _, r := range rcpts {
+		if err := c.Rcpt(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// data writes the message, lets commit run, and only then sends the final
+// "." that releases it.
+func data(c *smtp.Client, msg *gomail.Msg, commit func() error) error {
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := msg.WriteTo(w); err != nil {
+		return err
+	}
+	if commit != nil {
+		if err := commit(); err != nil {
+			return fmt.Errorf("%w: %w", ErrAbandoned, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		if isReply(err) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrUncertain, err)
+	}
+	return nil
+}
+
+// isReply reports whether err is the server's answer (the connection is
+// still in step) rather than a broken connection.
+func isReply(err error) bool {
+	var te *textproto.Error
+	return errors.As(err, &te)
+}
+
+func (s *SMTP) get(ctx context.Context) (*conn, bool, error) {
+	s.mu.Lock()
+	for len(s.idle) > 0 {
+		cn := s.idle[len(s.idle)-1]
+		s.idle = s.idle[:len(s.idle)-1]
+		if time.Since(cn.at) < s.MaxAge {
+			s.mu.Unlock()
+			return cn, true, nil
+		}
+		go func() { _ = cn.c.Close() }()
+	}
+	s.mu.Unlock()
+	slot := &dialSlot{}
+	c, err := s.client.DialToSMTPClientWithContext(context.WithValue(ctx, dialSlotKey{}, slot))
+	if err != nil {
+		if slot.raw != nil {
+			_ = slot.raw.Close()
+		}
+		return nil, false, err
+	}
+	return &conn{c: c, raw: slot.raw}, false, nil
+}
+
+// dial connects (with TLS from the start for smtps) and leaves the plain
+// connection in the context's dialSlot.
+func dial(host string, implicitTLS bool) gomail.DialContextFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		raw, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if slot, ok := ctx.Value(dialSlotKey{}).(*dialSlot); ok {
+			slot.raw = raw
+		}
+		if !implicitTLS {
+			return raw, nil
+		}
+		tc := tls.Client(raw, &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// put returns a connection to the pool when it is still in step with the
+// server (ok); dirty means a transaction was refused half-way and needs an
+// RSET first (a completed DATA leaves the session clean by itself).
+func (s *SMTP) put(cn *conn, ok, dirty bool) {
+	cn.used++
+	if ok && cn.used < s.MaxUses {
+		if !dirty || cn.c.Reset() == nil {
+			cn.at = time.Now()
+			s.mu.Lock()
+			if len(s.idle) < s.MaxIdle {
+				s.idle = append(s.idle, cn)
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+		}
+	}
+	_ = cn.c.Quit()
+	_ = cn.c.Close()
+}
+
+// Close closes the idle connections.
+func (s *SMTP) Close() error {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle = nil
+	s.mu.Unlock()
+	for _, cn := range idle {
+		_ = cn.c.Quit()
+		_ = cn.c.Close()
+	}
+	return nil
+}
+
+func (s *SMTP) build(m Message) (*gomail.Msg, error) {
 	msg := gomail.NewMsg()
 	if err := msg.From(s.From); err != nil {
-		return fmt.Errorf("from address: %w", err)
+		return nil, fmt.Errorf("from address: %w", err)
 	}
 	if m.ToName != "" {
 		if err := msg.AddToFormat(m.ToName, m.To); err != nil {
-			return fmt.Errorf("to address: %w", err)
+			return nil, fmt.Errorf("to address: %w", err)
 		}
 	} else if err := msg.To(m.To); err != nil {
-		return fmt.Errorf("to address: %w", err)
+		return nil, fmt.Errorf("to address: %w", err)
 	}
 	msg.Subject(m.Subject)
 	for k, v := range m.Headers {
@@ -98,10 +328,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	}
 	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
-	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
-		return fmt.Errorf("smtp send: %w", err)
-	}
-	return nil
+	return msg, nil
 }
 
 // Log records that a message would have been sent, without its body or
@@ -109,7 +336,12 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 type Log struct{ Logger *slog.Logger }
 
 // Send logs the message's recipient domain and subject.
-func (l Log) Send(_ context.Context, m Message) error {
+func (l Log) Send(_ context.Context, m Message, commit func() error) error {
+	if commit != nil {
+		if err := commit(); err != nil {
+			return fmt.Errorf("%w: %w", ErrAbandoned, err)
+		}
+	}
 	domain := m.To
 	if i := strings.LastIndexByte(m.To, '@'); i >= 0 {
 		domain = m.To[i+1:]

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -462,10 +463,13 @@ func TestShutdownFinishesInFlightTask(t *testing.T) {
 	}
 }
 
-func TestShutdownRequeuesUnfinishedTask(t *testing.T) {
+// TestShutdownBeforeHandoffRequeues: a worker stops while its send waits on
+// the SMTP server before the message went out. The send is abandoned, its
+// claim given back and its task requeued; the next worker sends it, once.
+func TestShutdownBeforeHandoffRequeues(t *testing.T) {
 	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB, Env: map[string]string{"SHUTDOWN_TIMEOUT": "1s"}})
 	tenantID, key := s.NewTenant(t, "Acme")
-	release := s.SMTP.Block()
+	release := s.SMTP.BlockRcpt()
 	id := intake(t, s, key, "c1", "stuck@example.com")
 	testenv.Eventually(t, 15*time.Second, "send in flight", func() bool { return s.SMTP.Waiting() == 1 })
 	start := time.Now()
@@ -473,9 +477,10 @@ func TestShutdownRequeuesUnfinishedTask(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("stop took %s with SHUTDOWN_TIMEOUT=1s", d)
 	}
-	release(false) // the SMTP server never accepted it
-	if sv := loadSurvey(t, s.DSN, tenantID, id); sv.Status != db.StatusPending {
-		t.Fatalf("unfinished send left the survey %s", sv.Status)
+	release(false)
+	sv := loadSurvey(t, s.DSN, tenantID, id)
+	if sv.Status != db.StatusPending || sv.ClaimedAt != nil || sv.HandedAt != nil {
+		t.Fatalf("abandoned send left the survey %s, claimed %v, handed %v", sv.Status, sv.ClaimedAt, sv.HandedAt)
 	}
 	insp := asynq.NewInspectorFromRedisClient(s.Redis)
 	info, err := insp.GetTaskInfo("critical", "send:"+tenantID+":"+id)
@@ -483,12 +488,40 @@ func TestShutdownRequeuesUnfinishedTask(t *testing.T) {
 		t.Fatalf("the send task was not put back: %+v %v", info, err)
 	}
 
-	// The next worker sends it, once.
 	next := testenv.StartService(t, testenv.Options{RedisDB: redisDB, DSN: s.DSN, SMTP: s.SMTP})
 	next.SMTP.WaitFor(t, "stuck@example.com", 1, 15*time.Second)
 	testenv.Eventually(t, 5*time.Second, "sent", func() bool { return loadSurvey(t, s.DSN, tenantID, id).Status == db.StatusSent })
 	next.Stop()
 	if n := len(s.SMTP.To("stuck@example.com")); n != 1 {
+		t.Fatalf("%d emails, want 1", n)
+	}
+}
+
+// TestShutdownAfterHandoffNeverRepeats: a worker stops while the SMTP server
+// holds the whole message without answering. The message was handed over
+// (the server may deliver it), so the survey counts as sent and the next
+// worker, running the requeued task, sends nothing again.
+func TestShutdownAfterHandoffNeverRepeats(t *testing.T) {
+	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB, Env: map[string]string{"SHUTDOWN_TIMEOUT": "1s"}})
+	tenantID, key := s.NewTenant(t, "Acme")
+	release := s.SMTP.Block()
+	id := intake(t, s, key, "c1", "held@example.com")
+	testenv.Eventually(t, 15*time.Second, "send in flight", func() bool { return s.SMTP.Waiting() == 1 })
+	s.Stop()
+	release(true) // the server delivers what it had, though the client left
+	testenv.Eventually(t, 5*time.Second, "the held email delivered", func() bool { return len(s.SMTP.To("held@example.com")) == 1 })
+	if sv := loadSurvey(t, s.DSN, tenantID, id); sv.Status != db.StatusSent || sv.SentAt == nil || sv.HandedAt == nil {
+		t.Fatalf("handed-over survey is %s (sent_at %v)", sv.Status, sv.SentAt)
+	}
+
+	next := testenv.StartService(t, testenv.Options{RedisDB: redisDB, DSN: s.DSN, SMTP: s.SMTP})
+	insp := asynq.NewInspectorFromRedisClient(next.Redis)
+	testenv.Eventually(t, 15*time.Second, "the requeued task done", func() bool {
+		_, err := insp.GetTaskInfo("critical", "send:"+tenantID+":"+id)
+		return errors.Is(err, asynq.ErrTaskNotFound)
+	})
+	next.Stop()
+	if n := len(s.SMTP.To("held@example.com")); n != 1 {
 		t.Fatalf("%d emails, want 1", n)
 	}
 }

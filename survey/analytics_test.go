@@ -32,7 +32,12 @@ type inbox struct {
 
 var tokenRE = regexp.MustCompile(`token=([^&\s]+)`)
 
-func (b *inbox) Send(_ context.Context, m mail.Message) error {
+func (b *inbox) Send(_ context.Context, m mail.Message, commit func() error) error {
+	if commit != nil {
+		if err := commit(); err != nil {
+			return err
+		}
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.last == nil {

@@ -261,6 +261,11 @@ func (s *Service) render(ctx context.Context, tx bun.IDB, sv *db.Survey, cfg *db
 	if err != nil {
 		return mail.Message{}, fmt.Errorf("load tenant: %w", err)
 	}
+	return s.renderFor(t, cfg, sv, token, unsub)
+}
+
+// renderFor is render with the tenant already loaded.
+func (s *Service) renderFor(t *db.Tenant, cfg *db.Config, sv *db.Survey, token, unsub string) (mail.Message, error) {
 	links := s.LinksFor(token)
 	unsubURL := s.UnsubscribeURL(unsub)
 	e, err := view.SurveyEmail(view.EmailData{

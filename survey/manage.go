@@ -40,6 +40,9 @@ func Cancelable(sv *db.Survey) error {
 	if sv.Status != db.StatusPending {
 		return errs.New(errs.Conflict, "only a pending survey can be cancelled; this one is %s", sv.Status)
 	}
+	if sv.HandedAt != nil {
+		return errs.New(errs.Conflict, "this survey's email is being sent")
+	}
 	return nil
 }
 
@@ -106,7 +109,7 @@ func (s *Service) Resend(ctx context.Context, id string) (*db.Survey, error) {
 	if err := s.Jobs.ScheduleExpire(ctx, tenantID, out.ID, *out.ExpiresAt); err != nil {
 		s.log().Warn("enqueue expiry failed; the sweep will expire it", "tenant_id", tenantID, "survey_id", out.ID, "err", err)
 	}
-	if err := s.Mailer.Send(ctx, msg); err != nil {
+	if err := s.Mailer.Send(ctx, msg, nil); err != nil {
 		return nil, fmt.Errorf("resend survey email: %w", err)
 	}
 	return out, nil

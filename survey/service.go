@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -34,6 +35,8 @@ type Service struct {
 	Log     *slog.Logger
 	Events  []EventSink
 	Now     func() time.Time
+
+	sends sync.WaitGroup // Send calls in progress (WaitSends)
 }
 
 func (s *Service) now() time.Time {
@@ -408,6 +411,9 @@ func (s *Service) answer(ctx context.Context, token string, change func(context.
 			}
 			return err
 		}
+		if _, err := s.finishIfHanded(ctx, tx, sv, emit); err != nil {
+			return err
+		}
 		now := s.now()
 		if err := Answerable(sv, now); err != nil {
 			return err
@@ -439,130 +445,6 @@ func (s *Service) answer(ctx context.Context, token string, change func(context.
 		return nil, err
 	}
 	return out, nil
-}
-
-// ErrNotDue means a send task ran before its survey was due.
-var ErrNotDue = errors.New("survey not due yet")
-
-// SendOutcome says what a send task did.
-type SendOutcome string
-
-const (
-	OutcomeSent    SendOutcome = "sent"
-	OutcomeExpired SendOutcome = "expired" // disabled, or its window passed
-	OutcomeNoop    SendOutcome = "noop"    // already handled, or being handled
-)
-
-// Send emails a pending survey once, in two transactions:
-//
-//  1. check it (still pending, due, enabled, inside its window) and publish
-//     the new token's hash, so a click that races the email finds the row;
-//  2. lock the row, confirm it still holds our token (no other worker took
-//     over), send the email and mark it sent. The lock is held from the
-//     check to the status change, so a duplicate task or a racing sweep
-//     finds the row locked or no longer ours and does nothing, and a click
-//     arriving meanwhile waits on the lock and then sees the sent survey.
-func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutcome, error) {
-	if tenantID == "" {
-		return OutcomeNoop, errs.ErrNoTenant
-	}
-	token := NewToken(tenantID)
-	hash := secret.Hash(token)
-	outcome, err := s.claimSend(ctx, tenantID, surveyID, hash)
-	if err != nil || outcome != OutcomeSent {
-		return outcome, err
-	}
-	var expiresAt time.Time
-	outcome = OutcomeNoop
-	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
-		sv, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
-		if errors.Is(err, errs.ErrNotFound) {
-			return nil // another worker holds it
-		}
-		if err != nil {
-			return err
-		}
-		if sv.Status != db.StatusPending || !secret.Equal(sv.TokenHash, hash) {
-			return nil // sent or claimed by another worker since
-		}
-		dbCfg, err := db.GetConfig(ctx, tx, tenantID)
-		if err != nil {
-			return fmt.Errorf("load config: %w", err)
-		}
-		unsub := NewToken(tenantID)
-		msg, err := s.render(ctx, tx, sv, dbCfg, token, unsub)
-		if err != nil {
-			return err
-		}
-		if err := s.Mailer.Send(ctx, msg); err != nil {
-			return fmt.Errorf("send survey email: %w", err)
-		}
-		now := s.now()
-		exp := ExpiresAt(now, configOf(dbCfg))
-		sv.Status, sv.SentAt, sv.ExpiresAt, sv.UnsubHash = db.StatusSent, &now, &exp, secret.Hash(unsub)
-		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status", "sent_at", "expires_at", "unsubscribe_hash"); err != nil {
-			return err
-		}
-		emit(s.surveyEvent(EventSent, sv))
-		outcome, expiresAt = OutcomeSent, exp
-		return nil
-	})
-	if err != nil {
-		return OutcomeNoop, err
-	}
-	if outcome == OutcomeSent {
-		if err := s.Jobs.ScheduleExpire(ctx, tenantID, surveyID, expiresAt); err != nil {
-			s.log().Warn("enqueue expiry failed; the sweep will expire it", "tenant_id", tenantID, "survey_id", surveyID, "err", err)
-		}
-	}
-	return outcome, nil
-}
-
-// claimSend is the first step of Send: it decides whether the survey is to
-// be sent now (OutcomeSent: the token hash is stored), expired instead, or
-// left alone.
-func (s *Service) claimSend(ctx context.Context, tenantID, surveyID string, hash []byte) (SendOutcome, error) {
-	outcome := OutcomeNoop
-	err := s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
-		sv, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
-		if errors.Is(err, errs.ErrNotFound) {
-			return nil // gone, or another worker holds it
-		}
-		if err != nil {
-			return err
-		}
-		if sv.Status != db.StatusPending {
-			return nil
-		}
-		dbCfg, err := db.GetConfig(ctx, tx, tenantID)
-		if err != nil {
-			return fmt.Errorf("load config: %w", err)
-		}
-		cfg, now := configOf(dbCfg), s.now()
-		if now.Before(sv.ScheduledFor.Add(-2 * time.Second)) {
-			return ErrNotDue
-		}
-		optedOut, err := s.optedOut(ctx, tx, tenantID, sv.ContactEmail)
-		if err != nil {
-			return err
-		}
-		if !cfg.Enabled || WindowPassed(sv.ScheduledFor, cfg, now) || optedOut {
-			sv.Status = db.StatusExpired
-			if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status"); err != nil {
-				return err
-			}
-			emit(s.surveyEvent(EventExpired, sv))
-			outcome = OutcomeExpired
-			return nil
-		}
-		sv.TokenHash = hash
-		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "token_hash"); err != nil {
-			return err
-		}
-		outcome = OutcomeSent
-		return nil
-	})
-	return outcome, err
 }
 
 // Links are the public URLs of a survey token.

@@ -49,6 +49,7 @@ type SMTPServer struct {
 type gate struct {
 	open    chan struct{}
 	deliver bool
+	atRcpt  bool // hold at RCPT, before the client sends the message
 }
 
 // Block makes the server slow: every DATA waits until release is called.
@@ -56,7 +57,16 @@ type gate struct {
 // with a temporary error, as if the client had gone before the server
 // accepted them. Messages after the release are not held.
 func (s *SMTPServer) Block() (release func(deliver bool)) {
-	g := &gate{open: make(chan struct{})}
+	return s.block(&gate{open: make(chan struct{})})
+}
+
+// BlockRcpt is Block one step earlier: every RCPT waits, so the client
+// has not sent the message yet. release(false) refuses the recipients.
+func (s *SMTPServer) BlockRcpt() (release func(deliver bool)) {
+	return s.block(&gate{open: make(chan struct{}), atRcpt: true})
+}
+
+func (s *SMTPServer) block(g *gate) (release func(deliver bool)) {
 	s.mu.Lock()
 	s.gate = g
 	s.mu.Unlock()
@@ -182,6 +192,21 @@ func (x *session) Mail(from string, _ *smtp.MailOptions) error {
 	return nil
 }
 func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.s.mu.Lock()
+	gate := x.s.gate
+	if gate != nil && gate.atRcpt {
+		x.s.held++
+	}
+	x.s.mu.Unlock()
+	if gate != nil && gate.atRcpt {
+		<-gate.open
+		x.s.mu.Lock()
+		x.s.held--
+		x.s.mu.Unlock()
+		if !gate.deliver {
+			return &smtp.SMTPError{Code: 451, Message: "try again later"}
+		}
+	}
 	x.to = append(x.to, to)
 	return nil
 }
@@ -193,6 +218,9 @@ func (x *session) Data(r io.Reader) error {
 	}
 	x.s.mu.Lock()
 	fail, gate := x.s.fail, x.s.gate
+	if gate != nil && gate.atRcpt {
+		gate = nil
+	}
 	if gate != nil {
 		x.s.held++
 	}

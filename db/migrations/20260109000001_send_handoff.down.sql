@@ -1,0 +1,1 @@
+ALTER TABLE surveys DROP COLUMN IF EXISTS claimed_at, DROP COLUMN IF EXISTS handed_at;

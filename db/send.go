@@ -1,0 +1,128 @@
+package db
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+)
+
+// ClaimableDue locks up to limit of the tenant's pending surveys, other
+// than except, that are due before the given time and whose send claim (if
+// any) lapsed before claimStale, earliest first. Rows another transaction
+// holds are skipped: that one is at work on them.
+func ClaimableDue(ctx context.Context, tx bun.Tx, tenantID, except string, before, claimStale time.Time, limit int) ([]Survey, error) {
+	var out []Survey
+	if limit <= 0 {
+		return out, nil
+	}
+	err := tx.NewSelect().Model(&out).Apply(byTenant(tenantID)).
+		Where("s.status = ?", StatusPending).
+		Where("s.scheduled_for <= ?", before).
+		Where("s.id <> ?", except).
+		Where("(s.claimed_at IS NULL OR s.claimed_at < ?)", claimStale).
+		Order("s.scheduled_for").Limit(int64(limit)).
+		For("UPDATE SKIP LOCKED").Scan(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claim due surveys: %w", err)
+	}
+	return out, nil
+}
+
+// Claim gives each survey of ids the token hash at the same index and a
+// send claim taken at the given time.
+func Claim(ctx context.Context, tx bun.Tx, tenantID string, ids []string, hashes [][]byte, at time.Time) error {
+	hexes := make([]string, len(hashes))
+	for i, h := range hashes {
+		hexes[i] = hex.EncodeToString(h)
+	}
+	_, err := tx.NewRaw(`UPDATE surveys AS s SET token_hash = decode(v.h, 'hex'), claimed_at = ?, updated_at = ?
+		FROM unnest(?::text[], ?::text[]) AS v (id, h)
+		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = 'pending'`,
+		at, at, pgdialect.Array(ids), pgdialect.Array(hexes), tenantID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("claim surveys: %w", err)
+	}
+	return nil
+}
+
+// Handoff records, in its own commit, that the email of a claimed survey is
+// about to be released to the SMTP server, with the link expiry and
+// unsubscribe hash it carries. It reports false when the claim is no longer
+// ours (another worker re-claimed the survey, or it is no longer pending):
+// the email must then be abandoned.
+func Handoff(ctx context.Context, idb bun.IDB, tenantID, id string, tokenHash []byte, at, expiresAt time.Time, unsubHash []byte) (bool, error) {
+	res, err := idb.NewRaw(`UPDATE surveys SET handed_at = ?, expires_at = ?, unsubscribe_hash = ?, updated_at = ?
+		WHERE tenant_id = ? AND id = ? AND status = 'pending' AND token_hash = ? AND handed_at IS NULL`,
+		at, expiresAt, unsubHash, at, tenantID, id, tokenHash).Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("record handoff: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// ReleaseClaims drops the send claims (and handoffs) of these surveys,
+// which are still pending with the token hash at the same index: their
+// email was refused or never released, so the survey is due again.
+func ReleaseClaims(ctx context.Context, idb bun.IDB, tenantID string, ids []string, hashes [][]byte) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	hexes := make([]string, len(hashes))
+	for i, h := range hashes {
+		hexes[i] = hex.EncodeToString(h)
+	}
+	_, err := idb.NewRaw(`UPDATE surveys AS s SET claimed_at = NULL, handed_at = NULL, updated_at = now()
+		FROM unnest(?::text[], ?::text[]) AS v (id, h)
+		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = 'pending' AND s.token_hash = decode(v.h, 'hex')`,
+		pgdialect.Array(ids), pgdialect.Array(hexes), tenantID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("release send claims: %w", err)
+	}
+	return nil
+}
+
+// FinishHanded marks the tenant's pending surveys of ids whose email was
+// handed over as sent at their handoff time, and returns them.
+func FinishHanded(ctx context.Context, idb bun.IDB, tenantID string, ids []string, now time.Time) ([]Survey, error) {
+	var out []Survey
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := idb.NewRaw(`UPDATE surveys SET status = 'sent', sent_at = handed_at, updated_at = ?
+		WHERE tenant_id = ? AND id IN (?) AND status = 'pending' AND handed_at IS NOT NULL
+		RETURNING *`, now, tenantID, bun.List(ids)).Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("mark surveys sent: %w", err)
+	}
+	return out, nil
+}
+
+// UnsubscribedAmong returns which of these addresses opted out of the
+// tenant's surveys, by lower-cased address.
+func UnsubscribedAmong(ctx context.Context, idb bun.IDB, tenantID string, emails []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(emails) == 0 {
+		return out, nil
+	}
+	lower := make([]string, len(emails))
+	for i, e := range emails {
+		lower[i] = strings.ToLower(e)
+	}
+	var found []string
+	err := idb.NewSelect().Model((*Unsubscribe)(nil)).Column("u.email").
+		Where("u.tenant_id = ? AND u.email IN (?)", tenantID, bun.List(lower)).
+		Scan(ctx, &found)
+	if err != nil {
+		return nil, fmt.Errorf("check unsubscribes: %w", err)
+	}
+	for _, e := range found {
+		out[e] = true
+	}
+	return out, nil
+}

@@ -1,0 +1,357 @@
+package survey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/errs"
+	"github.com/csat/csat/mail"
+	"github.com/csat/csat/secret"
+)
+
+// ErrNotDue means a send task ran before its survey was due.
+var ErrNotDue = errors.New("survey not due yet")
+
+// SendOutcome says what a send task did.
+type SendOutcome string
+
+const (
+	OutcomeSent    SendOutcome = "sent"
+	OutcomeExpired SendOutcome = "expired" // disabled, or its window passed
+	OutcomeNoop    SendOutcome = "noop"    // already handled, or being handled
+)
+
+const (
+	// SendBatch is how many due surveys of a tenant one send task
+	// emails: its own and up to SendBatch-1 others.
+	SendBatch = 50
+	// ClaimLease is how long a send claim keeps other workers off a
+	// survey. A worker that dies leaves claims that lapse after it; a
+	// survey whose email was handed over is then finished as sent.
+	ClaimLease = 30 * time.Second
+	// dueSlack lets a task that fires a little early send anyway.
+	dueSlack = 2 * time.Second
+)
+
+// claim is one survey a send holds: its new token and, once handed to SMTP,
+// when.
+type claim struct {
+	sv     *db.Survey
+	token  string
+	hash   []byte
+	handed bool
+}
+
+// sendBatch is what a claim transaction took: the surveys to email, with
+// the tenant's settings loaded once for all of them.
+type sendBatch struct {
+	claims  []*claim // the task's own survey first, when it was claimed
+	own     *claim
+	tenant  *db.Tenant
+	cfg     *db.Config
+	at      time.Time   // the claims' time
+	outcome SendOutcome // the own survey's, unless it was claimed
+}
+
+// Send emails the survey of a send task and, in the same pass, up to
+// SendBatch-1 other due surveys of its tenant: a wave of thousands of
+// surveys due at once goes out with one claim and one status update per
+// batch, over pooled SMTP connections, while the tasks of surveys already
+// sent find them sent and do nothing.
+//
+// Each email is sent exactly once, even if the worker is killed at any
+// moment:
+//
+//  1. a transaction claims the surveys (a token hash and a lease);
+//  2. per email, the handoff (handed_at) is committed after the SMTP
+//     server has the whole message and before its final "." releases it;
+//  3. a transaction marks the handed surveys sent.
+//
+// A crash before 2 commits: the server discards the unfinished message,
+// the claim lapses and the survey is sent again later. A crash after it:
+// the survey has handed_at, so the next claim (or a click on its links)
+// finishes it as sent instead of emailing again.
+func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutcome, error) {
+	if tenantID == "" {
+		return OutcomeNoop, errs.ErrNoTenant
+	}
+	s.sends.Add(1)
+	defer s.sends.Done()
+	b, err := s.claimBatch(ctx, tenantID, surveyID)
+	if err != nil || len(b.claims) == 0 {
+		return b.outcome, err
+	}
+	ownErr := s.deliver(ctx, tenantID, b)
+	// Record what was handed over even when the task is being cancelled
+	// (a worker shutting down): those emails are out.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.finishHanded(fctx, tenantID, b); err != nil {
+		// The handoffs are committed: the next claim finishes them.
+		return OutcomeNoop, err
+	}
+	switch {
+	case ownErr != nil:
+		return OutcomeNoop, ownErr
+	case b.own != nil && b.own.handed:
+		return OutcomeSent, nil
+	case b.own != nil:
+		return OutcomeNoop, nil // another worker or a cancel took it
+	}
+	return b.outcome, nil
+}
+
+// claimBatch locks the task's survey and up to SendBatch-1 other due ones,
+// expires those that may no longer be sent, finishes those a dead worker
+// handed over, and claims the rest with fresh tokens.
+func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*sendBatch, error) {
+	b := &sendBatch{outcome: OutcomeNoop}
+	// Most tasks of a wave find their survey sent by another task's batch:
+	// one read tells, without a transaction.
+	var pre *db.Survey
+	err := s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+		pre, err = db.GetSurvey(ctx, idb, tenantID, surveyID)
+		return err
+	})
+	if errors.Is(err, errs.ErrNotFound) {
+		return b, nil
+	}
+	if err != nil {
+		return b, err
+	}
+	if pre.Status != db.StatusPending || pre.ClaimedAt != nil && pre.ClaimedAt.After(s.now().Add(-ClaimLease)) {
+		return b, nil // handled, or being handled
+	}
+	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		b.claims, b.own, b.outcome = nil, nil, OutcomeNoop
+		own, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
+		if errors.Is(err, errs.ErrNotFound) {
+			return nil // gone, or another worker holds it
+		}
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		b.at = now
+		stale := now.Add(-ClaimLease)
+		if own.Status != db.StatusPending || own.ClaimedAt != nil && own.ClaimedAt.After(stale) {
+			return nil // handled, or being handled
+		}
+		if now.Before(own.ScheduledFor.Add(-dueSlack)) {
+			return ErrNotDue
+		}
+		others, err := db.ClaimableDue(ctx, tx, tenantID, surveyID, now.Add(dueSlack), stale, SendBatch-1)
+		if err != nil {
+			return err
+		}
+		if b.cfg, err = db.GetConfig(ctx, tx, tenantID); err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+		if b.tenant, err = db.GetTenant(ctx, tx, tenantID); err != nil {
+			return fmt.Errorf("load tenant: %w", err)
+		}
+		cands := append([]db.Survey{*own}, others...)
+		emails := make([]string, len(cands))
+		for i := range cands {
+			emails[i] = cands[i].ContactEmail
+		}
+		optedOut, err := db.UnsubscribedAmong(ctx, tx, tenantID, emails)
+		if err != nil {
+			return err
+		}
+		cfg := configOf(b.cfg)
+		var handed, ids []string
+		var hashes [][]byte
+		for i := range cands {
+			sv := &cands[i]
+			switch {
+			case sv.HandedAt != nil:
+				handed = append(handed, sv.ID) // a dead worker's handoff: the email went out
+			case !cfg.Enabled || WindowPassed(sv.ScheduledFor, cfg, now) || optedOut[strings.ToLower(sv.ContactEmail)]:
+				sv.Status = db.StatusExpired
+				if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status"); err != nil {
+					return err
+				}
+				emit(s.surveyEvent(EventExpired, sv))
+				if i == 0 {
+					b.outcome = OutcomeExpired
+				}
+			default:
+				c := &claim{sv: sv, token: NewToken(tenantID)}
+				c.hash = secret.Hash(c.token)
+				b.claims = append(b.claims, c)
+				ids, hashes = append(ids, sv.ID), append(hashes, c.hash)
+				if i == 0 {
+					b.own = c
+				}
+			}
+		}
+		done, err := db.FinishHanded(ctx, tx, tenantID, handed, now)
+		if err != nil {
+			return err
+		}
+		for i := range done {
+			emit(s.surveyEvent(EventSent, &done[i]))
+		}
+		if len(ids) > 0 {
+			return db.Claim(ctx, tx, tenantID, ids, hashes, now)
+		}
+		return nil
+	})
+	if err == nil {
+		for _, c := range b.claims {
+			c.sv.TokenHash, c.sv.ClaimedAt = c.hash, &b.at
+		}
+	}
+	return b, err
+}
+
+// deliver emails the claimed surveys in order, each with its handoff
+// committed just before the release. It stops at the first failure (an
+// SMTP outage would fail the rest too) and gives the unsent claims back. It
+// returns the own survey's error (the own survey goes first).
+func (s *Service) deliver(ctx context.Context, tenantID string, b *sendBatch) error {
+	bound := db.WithTenant(ctx, tenantID)
+	for i, c := range b.claims {
+		// Near the lease's end another worker may re-claim these, and a
+		// cancelled task (shutdown) should stop: leave them.
+		if i > 0 && (ctx.Err() != nil || s.now().After(b.at.Add(ClaimLease-10*time.Second))) {
+			s.release(ctx, tenantID, b.claims[i:])
+			return nil
+		}
+		if err := s.deliverOne(ctx, bound, b, c); err != nil {
+			s.release(ctx, tenantID, b.claims[i+1:])
+			if c == b.own {
+				return err
+			}
+			s.log().Warn("survey email failed; it is due again", "tenant_id", tenantID, "survey_id", c.sv.ID, "err", err)
+			return nil
+		}
+	}
+	return nil
+}
+
+// deliverOne renders and sends one claimed survey's email. On failure the
+// claim is given back, unless the email may have gone out.
+func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim) error {
+	unsub := NewToken(c.sv.TenantID)
+	msg, err := s.renderFor(b.tenant, b.cfg, c.sv, c.token, unsub)
+	if err != nil {
+		s.release(ctx, c.sv.TenantID, []*claim{c})
+		return err
+	}
+	handoff := func() error {
+		now := s.now()
+		ok, err := db.Handoff(bound, s.DB, c.sv.TenantID, c.sv.ID, c.hash, now, ExpiresAt(now, configOf(b.cfg)), secret.Hash(unsub))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errClaimLost
+		}
+		c.handed = true
+		return nil
+	}
+	err = s.Mailer.Send(ctx, msg, handoff)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errClaimLost):
+		return nil // another worker or a cancel took it: nothing was sent
+	case c.handed && errors.Is(err, mail.ErrUncertain):
+		// Released, but the reply was lost: the server may hold it.
+		// Counting it sent risks a lost email; sending again, a repeat.
+		s.log().Warn("survey email outcome unknown; counted as sent", "tenant_id", c.sv.TenantID, "survey_id", c.sv.ID, "err", err)
+		return nil
+	}
+	c.handed = false // refused: the release below clears the handoff
+	s.release(ctx, c.sv.TenantID, []*claim{c})
+	return fmt.Errorf("send survey email: %w", err)
+}
+
+var errClaimLost = errors.New("send claim lost")
+
+// release gives claims back so the surveys are due again at once.
+func (s *Service) release(ctx context.Context, tenantID string, cs []*claim) {
+	ids, hashes := make([]string, 0, len(cs)), make([][]byte, 0, len(cs))
+	for _, c := range cs {
+		ids, hashes = append(ids, c.sv.ID), append(hashes, c.hash)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := db.ReleaseClaims(db.WithTenant(ctx, tenantID), s.DB, tenantID, ids, hashes); err != nil {
+		s.log().Warn("release send claims failed; they lapse", "tenant_id", tenantID, "err", err)
+	}
+}
+
+// finishHanded marks the surveys whose email was handed over sent, emits
+// their events and schedules their expiry.
+func (s *Service) finishHanded(ctx context.Context, tenantID string, b *sendBatch) error {
+	var ids []string
+	for _, c := range b.claims {
+		if c.handed {
+			ids = append(ids, c.sv.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var done []db.Survey
+	err := s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		var err error
+		if done, err = db.FinishHanded(ctx, tx, tenantID, ids, s.now()); err != nil {
+			return err
+		}
+		for i := range done {
+			emit(s.surveyEvent(EventSent, &done[i]))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range done {
+		sv := &done[i]
+		if err := s.Jobs.ScheduleExpire(ctx, tenantID, sv.ID, *sv.ExpiresAt); err != nil {
+			s.log().Warn("enqueue expiry failed; the sweep will expire it", "tenant_id", tenantID, "survey_id", sv.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// finishIfHanded turns a pending survey whose email was handed over into
+// the sent survey it is (a click can outrun the send's last commit). It
+// reports whether it changed sv.
+func (s *Service) finishIfHanded(ctx context.Context, tx bun.Tx, sv *db.Survey, emit func(Event)) (bool, error) {
+	if sv.Status != db.StatusPending || sv.HandedAt == nil {
+		return false, nil
+	}
+	sv.Status, sv.SentAt = db.StatusSent, sv.HandedAt
+	ok, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status", "sent_at")
+	if err != nil || !ok {
+		return false, err
+	}
+	emit(s.surveyEvent(EventSent, sv))
+	return true, nil
+}
+
+// WaitSends waits up to d for the sends in progress to end. A send whose
+// task was cancelled (a worker shutting down) still records the emails it
+// handed over and gives back its other claims: the database must stay open
+// until then.
+func (s *Service) WaitSends(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { s.sends.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
