@@ -1,0 +1,173 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/mail"
+	"github.com/csat/csat/secret"
+	"github.com/csat/csat/survey"
+	"github.com/csat/csat/testenv"
+)
+
+// apiOnly runs no worker: the tests call Send themselves.
+func apiOnly(t *testing.T) *testenv.Service {
+	return testenv.StartService(t, testenv.Options{RedisDB: redisDB, Env: map[string]string{"CSAT_ROLE": "api"}})
+}
+
+// duePending stores n pending surveys of the tenant, due a second ago.
+func duePending(t *testing.T, s *testenv.Service, tenantID, prefix string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("csat_%s%020d", prefix, i)
+		_, err := s.Admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for)
+			VALUES (?, ?, ?, ?, 'pending', now() - interval '2 hours', now() - interval '1 second')`,
+			tenantID, id, prefix+fmt.Sprint(i), fmt.Sprintf("%s%d@example.com", prefix, i)).Exec(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// One send task emails its survey and the tenant's other due surveys with
+// it, each once, each fully recorded.
+func TestSendBatchesDueSurveys(t *testing.T) {
+	s := apiOnly(t)
+	tenantID, _ := s.NewTenant(t, "Acme")
+	ids := duePending(t, s, tenantID, "b", 30)
+	out, err := s.App.Svc.Send(context.Background(), tenantID, ids[7])
+	if err != nil || out != survey.OutcomeSent {
+		t.Fatalf("send: %v %v", out, err)
+	}
+	for i, id := range ids {
+		sv := getSurvey(t, s, tenantID, id)
+		if sv.Status != db.StatusSent || sv.SentAt == nil || sv.HandedAt == nil || !sv.SentAt.Equal(*sv.HandedAt) ||
+			sv.ExpiresAt == nil || sv.UnsubHash == nil || sv.TokenHash == nil {
+			t.Errorf("survey %d: %s sent %v handed %v expires %v", i, sv.Status, sv.SentAt, sv.HandedAt, sv.ExpiresAt)
+		}
+		if n := len(s.SMTP.To(fmt.Sprintf("b%d@example.com", i))); n != 1 {
+			t.Errorf("survey %d: %d emails", i, n)
+		}
+	}
+	// The other surveys' own tasks find them sent.
+	if out, err := s.App.Svc.Send(context.Background(), tenantID, ids[0]); err != nil || out != survey.OutcomeNoop {
+		t.Fatalf("second task: %v %v", out, err)
+	}
+	if n := len(s.SMTP.Messages()); n != len(ids) {
+		t.Fatalf("%d emails for %d surveys", n, len(ids))
+	}
+}
+
+// hookSender runs before just ahead of the mailer's commit: the moment
+// between the SMTP server holding a message and its release.
+type hookSender struct {
+	mail.Sender
+	before func()
+}
+
+func (h hookSender) Send(ctx context.Context, m mail.Message, commit func() error) error {
+	return h.Sender.Send(ctx, m, func() error { h.before(); return commit() })
+}
+
+// A survey cancelled while its email was on its way to the SMTP server:
+// the handoff finds it no longer claimable and the message is abandoned
+// before its final ".", so the server never delivers it.
+func TestSendAbandonsWhenClaimLost(t *testing.T) {
+	s := apiOnly(t)
+	tenantID, _ := s.NewTenant(t, "Acme")
+	id := duePending(t, s, tenantID, "c", 1)[0]
+	s.App.Svc.Mailer = hookSender{Sender: s.App.Svc.Mailer, before: func() {
+		if _, err := s.Admin.NewRaw("UPDATE surveys SET status = 'expired' WHERE id = ?", id).Exec(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}}
+	out, err := s.App.Svc.Send(context.Background(), tenantID, id)
+	if err != nil || out != survey.OutcomeNoop {
+		t.Fatalf("send: %v %v", out, err)
+	}
+	if n := len(s.SMTP.Messages()); n != 0 {
+		t.Fatalf("an abandoned message was delivered (%d)", n)
+	}
+	if sv := getSurvey(t, s, tenantID, id); sv.Status != db.StatusExpired || sv.HandedAt != nil {
+		t.Fatalf("survey %s handed %v", sv.Status, sv.HandedAt)
+	}
+}
+
+// A worker that died after handing an email over leaves a pending survey
+// with handed_at: once its claim lapsed, the next send finishes it as sent
+// and emails nothing.
+func TestSendFinishesDeadWorkersHandoff(t *testing.T) {
+	s := apiOnly(t)
+	tenantID, _ := s.NewTenant(t, "Acme")
+	ids := duePending(t, s, tenantID, "d", 2)
+	handed := time.Now().Add(-2 * survey.ClaimLease).UTC().Truncate(time.Microsecond)
+	if _, err := s.Admin.NewRaw(`UPDATE surveys SET claimed_at = ?0, handed_at = ?0, token_hash = ?1, expires_at = ?0::timestamptz + interval '7 days'
+		WHERE id = ?2`, handed, secret.Hash("dead-worker-token"), ids[1]).Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The live survey's task takes the dead worker's handoff along.
+	if out, err := s.App.Svc.Send(context.Background(), tenantID, ids[0]); err != nil || out != survey.OutcomeSent {
+		t.Fatalf("send: %v %v", out, err)
+	}
+	sv := getSurvey(t, s, tenantID, ids[1])
+	if sv.Status != db.StatusSent || sv.SentAt == nil || !sv.SentAt.Equal(handed) {
+		t.Fatalf("handed survey is %s, sent at %v, want %v", sv.Status, sv.SentAt, handed)
+	}
+	if n := len(s.SMTP.To("d1@example.com")); n != 0 {
+		t.Fatalf("the handed-over survey was emailed again (%d)", n)
+	}
+	if n := len(s.SMTP.To("d0@example.com")); n != 1 {
+		t.Fatalf("the due survey got %d emails", n)
+	}
+}
+
+// A click can outrun the send's last commit: the customer has the email,
+// the survey still says pending with handed_at. The click finishes it as
+// sent and records the rating.
+func TestClickFinishesHandedSurvey(t *testing.T) {
+	s := apiOnly(t)
+	tenantID, _ := s.NewTenant(t, "Acme")
+	id := duePending(t, s, tenantID, "e", 1)[0]
+	token := survey.NewToken(tenantID)
+	if _, err := s.Admin.NewRaw(`UPDATE surveys SET claimed_at = now(), handed_at = now(), token_hash = ?, expires_at = now() + interval '7 days'
+		WHERE id = ?`, secret.Hash(token), id).Exec(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := s.Do(t, "GET", "/api/v1/csat/rate?token="+url.QueryEscape(token)+"&rating=4", "", nil)
+	if r.Status != 200 {
+		t.Fatalf("rate: %d %s", r.Status, r.Body)
+	}
+	sv := getSurvey(t, s, tenantID, id)
+	if sv.Status != db.StatusCompleted || sv.Rating == nil || *sv.Rating != 4 || sv.SentAt == nil || !sv.SentAt.Equal(*sv.HandedAt) {
+		t.Fatalf("survey %s rating %v sent %v", sv.Status, sv.Rating, sv.SentAt)
+	}
+}
+
+// The server refusing a released message makes the survey due again, free
+// of claims; the retry emails it once.
+func TestSendRefusedIsDueAgain(t *testing.T) {
+	s := apiOnly(t)
+	tenantID, _ := s.NewTenant(t, "Acme")
+	id := duePending(t, s, tenantID, "f", 1)[0]
+	s.SMTP.SetFail(func(string) bool { return true })
+	if _, err := s.App.Svc.Send(context.Background(), tenantID, id); err == nil {
+		t.Fatal("send succeeded while the server refused")
+	}
+	if sv := getSurvey(t, s, tenantID, id); sv.Status != db.StatusPending || sv.ClaimedAt != nil || sv.HandedAt != nil {
+		t.Fatalf("refused survey is %s, claimed %v, handed %v", sv.Status, sv.ClaimedAt, sv.HandedAt)
+	}
+	s.SMTP.SetFail(nil)
+	if out, err := s.App.Svc.Send(context.Background(), tenantID, id); err != nil || out != survey.OutcomeSent {
+		t.Fatalf("retry: %v %v", out, err)
+	}
+	if n := len(s.SMTP.To("f0@example.com")); n != 1 {
+		t.Fatalf("%d emails, want 1", n)
+	}
+}
