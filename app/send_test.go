@@ -65,15 +65,17 @@ func TestSendBatchesDueSurveys(t *testing.T) {
 	}
 }
 
-// hookSender runs before just ahead of the mailer's commit: the moment
-// between the SMTP server holding a message and its release.
+// hookSender runs before just ahead of the handoff's Hold: the moment
+// the SMTP server holds a whole message, before its release.
 type hookSender struct {
 	mail.Sender
 	before func()
 }
 
-func (h hookSender) Send(ctx context.Context, m mail.Message, commit func() error) error {
-	return h.Sender.Send(ctx, m, func() error { h.before(); return commit() })
+func (h hookSender) Send(ctx context.Context, m mail.Message, ho *mail.Handoff) error {
+	hold := ho.Hold
+	ho.Hold = func() error { h.before(); return hold() }
+	return h.Sender.Send(ctx, m, ho)
 }
 
 // A survey cancelled while its email was on its way to the SMTP server:

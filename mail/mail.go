@@ -32,21 +32,63 @@ type Message struct {
 
 // Sender delivers messages.
 type Sender interface {
-	// Send delivers m. When commit is not nil, Send calls it once the
-	// server holds the whole message and before releasing it (the final
-	// "." of SMTP DATA): if commit fails the message is abandoned, and
-	// the server discards it, and Send returns commit's error. Recording
-	// the send in commit makes a crash repeat no email: before commit
-	// returns nothing was delivered, after it the record exists.
-	Send(ctx context.Context, m Message, commit func() error) error
+	// Send delivers m. With a Handoff, the sender records the release
+	// through it (see Handoff); with nil it just sends.
+	Send(ctx context.Context, m Message, h *Handoff) error
+}
+
+// A Handoff lets the caller record a message's release so that a crash at
+// any moment neither loses nor repeats it (short of one instant, below):
+//
+//   - Hold runs once the server has the whole message and before its
+//     final "." (typically: begin a transaction and mark the send). An
+//     error abandons the message: the connection is dropped without the
+//     ".", and the server discards what it got.
+//   - Commit runs right after the "." was written, before the server's
+//     answer is read (typically: commit that transaction). A process
+//     killed before Commit's bytes leave rolls the record back, and one
+//     killed after leaves it committed; only a kill between the two
+//     writes, microseconds apart, repeats the email.
+//   - Undo runs instead of Commit when the "." could not be written.
+//
+// Send's error says what happened after Commit: ErrUncertain when the
+// answer was lost (the server may have the message), any other error when
+// the server refused it.
+type Handoff struct {
+	Hold   func() error
+	Commit func() error
+	Undo   func()
+}
+
+func (h *Handoff) hold() error {
+	if h == nil || h.Hold == nil {
+		return nil
+	}
+	return h.Hold()
+}
+
+func (h *Handoff) commit() error {
+	if h == nil || h.Commit == nil {
+		return nil
+	}
+	return h.Commit()
+}
+
+func (h *Handoff) undo() {
+	if h != nil && h.Undo != nil {
+		h.Undo()
+	}
 }
 
 var (
-	// ErrAbandoned wraps a commit error: the message was not released.
+	// ErrAbandoned wraps a Hold error: the message was not released.
 	ErrAbandoned = errors.New("message abandoned before release")
 	// ErrUncertain marks a failure after the message was released
 	// without the server's answer: it may or may not have it.
 	ErrUncertain = errors.New("outcome unknown after release")
+	// ErrUnrecorded wraps a Commit error: the message was released but
+	// its record did not commit.
+	ErrUnrecorded = errors.New("message released but not recorded")
 )
 
 // SMTP sends through an SMTP server given as smtp://[user:pass@]host:port
@@ -111,13 +153,13 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtp client: %w", err)
 	}
-	return &SMTP{From: from, MaxIdle: 32, MaxAge: 30 * time.Second, MaxUses: 100, client: client}, nil
+	return &SMTP{From: from, MaxIdle: 32, MaxAge: 5 * time.Second, MaxUses: 100, client: client}, nil
 }
 
 // Send delivers one message over a pooled connection. A connection that
 // fails before DATA (a server that dropped an idle connection) is replaced
 // once: nothing was sent on it.
-func (s *SMTP) Send(ctx context.Context, m Message, commit func() error) error {
+func (s *SMTP) Send(ctx context.Context, m Message, h *Handoff) error {
 	msg, err := s.build(m)
 	if err != nil {
 		return err
@@ -135,7 +177,7 @@ func (s *SMTP) Send(ctx context.Context, m Message, commit func() error) error {
 		if err != nil {
 			return fmt.Errorf("smtp connect: %w", err)
 		}
-		err = s.send(ctx, cn, reused && attempt == 0, from, rcpts, msg, commit)
+		err = s.send(ctx, cn, reused && attempt == 0, from, rcpts, msg, h)
 		if errors.Is(err, errStale) {
 			continue
 		}
@@ -148,7 +190,7 @@ var errStale = errors.New("stale connection")
 
 // send runs one SMTP transaction on cn. A cancelled ctx aborts it at once
 // (a worker shutting down does not wait out a slow server).
-func (s *SMTP) send(ctx context.Context, cn *conn, retryable bool, from string, rcpts []string, msg *gomail.Msg, commit func() error) error {
+func (s *SMTP) send(ctx context.Context, cn *conn, retryable bool, from string, rcpts []string, msg *gomail.Msg, h *Handoff) error {
 	deadline := time.Now().Add(15 * time.Second)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
@@ -173,7 +215,7 @@ func (s *SMTP) send(ctx context.Context, cn *conn, retryable bool, from string, 
 		keep(isReply(err), true)
 		return fmt.Errorf("smtp send: %w", err)
 	}
-	err = data(cn.c, msg, commit)
+	err = data(cn.c, msg, h)
 	if errors.Is(err, ErrAbandoned) {
 		stop()
 		_ = cn.c.Close() // mid-DATA: only dropping the connection discards the message
@@ -198,9 +240,8 @@ func envelope(c *smtp.Client, from string, rcpts []string) error {
 	return nil
 }
 
-// data writes the message, lets commit run, and only then sends the final
-// "." that releases it.
-func data(c *smtp.Client, msg *gomail.Msg, commit func() error) error {
+// data writes the message and releases it through the handoff.
+func data(c *smtp.Client, msg *gomail.Msg, h *Handoff) error {
 	w, err := c.Data()
 	if err != nil {
 		return err
@@ -208,12 +249,28 @@ func data(c *smtp.Client, msg *gomail.Msg, commit func() error) error {
 	if _, err := msg.WriteTo(w); err != nil {
 		return err
 	}
-	if commit != nil {
-		if err := commit(); err != nil {
-			return fmt.Errorf("%w: %w", ErrAbandoned, err)
-		}
+	// Everything but the final "." is on the wire before Hold.
+	if err := c.Text.W.Flush(); err != nil {
+		return err
 	}
-	if err := w.Close(); err != nil {
+	if err := h.hold(); err != nil {
+		return fmt.Errorf("%w: %w", ErrAbandoned, err)
+	}
+	dc, ok := w.(*smtp.DataCloser)
+	if !ok {
+		h.undo()
+		return fmt.Errorf("%w: unexpected DATA writer %T", ErrAbandoned, w)
+	}
+	// The dot writer's Close writes the final "." and flushes; the
+	// server's answer is read below, after Commit.
+	if err := dc.WriteCloser.Close(); err != nil {
+		h.undo()
+		return err
+	}
+	if err := h.commit(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnrecorded, err)
+	}
+	if _, _, err := c.Text.ReadResponse(250); err != nil {
 		if isReply(err) {
 			return err
 		}
@@ -336,11 +393,12 @@ func (s *SMTP) build(m Message) (*gomail.Msg, error) {
 type Log struct{ Logger *slog.Logger }
 
 // Send logs the message's recipient domain and subject.
-func (l Log) Send(_ context.Context, m Message, commit func() error) error {
-	if commit != nil {
-		if err := commit(); err != nil {
-			return fmt.Errorf("%w: %w", ErrAbandoned, err)
-		}
+func (l Log) Send(_ context.Context, m Message, h *Handoff) error {
+	if err := h.hold(); err != nil {
+		return fmt.Errorf("%w: %w", ErrAbandoned, err)
+	}
+	if err := h.commit(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnrecorded, err)
 	}
 	domain := m.To
 	if i := strings.LastIndexByte(m.To, '@'); i >= 0 {

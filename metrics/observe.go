@@ -43,8 +43,8 @@ type Sender struct {
 }
 
 // Send implements mail.Sender.
-func (s Sender) Send(ctx context.Context, m mail.Message, commit func() error) error {
-	err := s.Sender.Send(ctx, m, commit)
+func (s Sender) Send(ctx context.Context, m mail.Message, h *mail.Handoff) error {
+	err := s.Sender.Send(ctx, m, h)
 	if s.M != nil {
 		result := "sent"
 		if err != nil {

@@ -32,9 +32,12 @@ type inbox struct {
 
 var tokenRE = regexp.MustCompile(`token=([^&\s]+)`)
 
-func (b *inbox) Send(_ context.Context, m mail.Message, commit func() error) error {
-	if commit != nil {
-		if err := commit(); err != nil {
+func (b *inbox) Send(_ context.Context, m mail.Message, h *mail.Handoff) error {
+	if h != nil {
+		if err := h.Hold(); err != nil {
+			return err
+		}
+		if err := h.Commit(); err != nil {
 			return err
 		}
 	}

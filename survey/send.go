@@ -246,19 +246,39 @@ func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim)
 		s.release(ctx, c.sv.TenantID, []*claim{c})
 		return err
 	}
-	handoff := func() error {
-		now := s.now()
-		ok, err := db.Handoff(bound, s.DB, c.sv.TenantID, c.sv.ID, c.hash, now, ExpiresAt(now, configOf(b.cfg)), secret.Hash(unsub))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errClaimLost
-		}
-		c.handed = true
-		return nil
+	// The handoff's transaction marks the survey handed while the server
+	// holds the message; it commits right after the final "." is written.
+	// A crash before the commit rolls it back (the message may have gone
+	// only if the crash fell between those two writes); after, the record
+	// stands and no one sends the survey again.
+	var tx bun.Tx
+	h := &mail.Handoff{
+		Hold: func() error {
+			var err error
+			if tx, err = s.DB.BeginTx(bound, nil); err != nil {
+				return fmt.Errorf("begin handoff: %w", err)
+			}
+			now := s.now()
+			ok, err := db.Handoff(bound, tx, c.sv.TenantID, c.sv.ID, c.hash, now, ExpiresAt(now, configOf(b.cfg)), secret.Hash(unsub))
+			if err == nil && !ok {
+				err = errClaimLost
+			}
+			if err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			return nil
+		},
+		Commit: func() error {
+			if err := tx.Commit(); err != nil {
+				return err
+			}
+			c.handed = true
+			return nil
+		},
+		Undo: func() { _ = tx.Rollback() },
 	}
-	err = s.Mailer.Send(ctx, msg, handoff)
+	err = s.Mailer.Send(ctx, msg, h)
 	switch {
 	case err == nil:
 		return nil
@@ -269,6 +289,11 @@ func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim)
 		// Counting it sent risks a lost email; sending again, a repeat.
 		s.log().Warn("survey email outcome unknown; counted as sent", "tenant_id", c.sv.TenantID, "survey_id", c.sv.ID, "err", err)
 		return nil
+	case errors.Is(err, mail.ErrUnrecorded):
+		// The message is out but its record did not commit: the survey
+		// stays claimed, and is sent again when the claim lapses.
+		s.log().Error("survey email released but not recorded; it may be sent twice", "tenant_id", c.sv.TenantID, "survey_id", c.sv.ID, "err", err)
+		return fmt.Errorf("send survey email: %w", err)
 	}
 	c.handed = false // refused: the release below clears the handoff
 	s.release(ctx, c.sv.TenantID, []*claim{c})
