@@ -3,6 +3,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -31,6 +32,7 @@ type Config struct {
 	Role              string // all, api or worker
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
+	SendClaimLease    time.Duration // how long a send's claim keeps other workers off a survey
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request headers (HTTP_READ_HEADER_TIMEOUT): a slow-header client
 	// (slowloris) holds a connection at most this long.
@@ -83,6 +85,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.ShutdownTimeout, err = duration(env("SHUTDOWN_TIMEOUT", "25s")); err != nil {
 		return c, bad("SHUTDOWN_TIMEOUT", err)
+	}
+	if c.SendClaimLease, err = duration(env("SEND_CLAIM_LEASE", "30s")); err != nil || c.SendClaimLease < 5*time.Second {
+		return c, bad("SEND_CLAIM_LEASE", errors.Join(err, errors.New("want at least 5s")))
 	}
 	if c.ReadHeaderTimeout, err = duration(env("HTTP_READ_HEADER_TIMEOUT", "10s")); err != nil {
 		return c, bad("HTTP_READ_HEADER_TIMEOUT", err)

@@ -109,7 +109,7 @@ func TestSendFinishesDeadWorkersHandoff(t *testing.T) {
 	s := apiOnly(t)
 	tenantID, _ := s.NewTenant(t, "Acme")
 	ids := duePending(t, s, tenantID, "d", 2)
-	handed := time.Now().Add(-2 * survey.ClaimLease).UTC().Truncate(time.Microsecond)
+	handed := time.Now().Add(-2 * survey.DefaultClaimLease).UTC().Truncate(time.Microsecond)
 	if _, err := s.Admin.NewRaw(`UPDATE surveys SET claimed_at = ?0, handed_at = ?0, token_hash = ?1, expires_at = ?0::timestamptz + interval '7 days'
 		WHERE id = ?2`, handed, secret.Hash("dead-worker-token"), ids[1]).Exec(context.Background()); err != nil {
 		t.Fatal(err)

@@ -31,10 +31,12 @@ const (
 	// SendBatch is how many due surveys of a tenant one send task
 	// emails: its own and up to SendBatch-1 others.
 	SendBatch = 50
-	// ClaimLease is how long a send claim keeps other workers off a
-	// survey. A worker that dies leaves claims that lapse after it; a
-	// survey whose email was handed over is then finished as sent.
-	ClaimLease = 30 * time.Second
+	// DefaultClaimLease is how long a send claim keeps other workers off
+	// a survey (Service.ClaimLease). A worker that dies leaves claims that
+	// lapse after it; a survey whose email was handed over is then
+	// finished as sent. A batch stops taking surveys a third of it before
+	// the end.
+	DefaultClaimLease = 30 * time.Second
 	// dueSlack lets a task that fires a little early send anyway.
 	dueSlack = 2 * time.Second
 )
@@ -125,7 +127,7 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 	if err != nil {
 		return b, err
 	}
-	if pre.Status != db.StatusPending || pre.ClaimedAt != nil && pre.ClaimedAt.After(s.now().Add(-ClaimLease)) {
+	if pre.Status != db.StatusPending || pre.ClaimedAt != nil && pre.ClaimedAt.After(s.now().Add(-s.claimLease())) {
 		return b, nil // handled, or being handled
 	}
 	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
@@ -139,7 +141,7 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 		}
 		now := s.now()
 		b.at = now
-		stale := now.Add(-ClaimLease)
+		stale := now.Add(-s.claimLease())
 		if own.Status != db.StatusPending || own.ClaimedAt != nil && own.ClaimedAt.After(stale) {
 			return nil // handled, or being handled
 		}
@@ -221,7 +223,7 @@ func (s *Service) deliver(ctx context.Context, tenantID string, b *sendBatch) er
 	for i, c := range b.claims {
 		// Near the lease's end another worker may re-claim these, and a
 		// cancelled task (shutdown) should stop: leave them.
-		if i > 0 && (ctx.Err() != nil || s.now().After(b.at.Add(ClaimLease-10*time.Second))) {
+		if i > 0 && (ctx.Err() != nil || s.now().After(b.at.Add(s.claimLease()*2/3))) {
 			s.release(ctx, tenantID, b.claims[i:])
 			return nil
 		}
@@ -379,4 +381,11 @@ func (s *Service) WaitSends(d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
+}
+
+func (s *Service) claimLease() time.Duration {
+	if s.ClaimLease > 0 {
+		return s.ClaimLease
+	}
+	return DefaultClaimLease
 }

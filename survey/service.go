@@ -35,6 +35,9 @@ type Service struct {
 	Log     *slog.Logger
 	Events  []EventSink
 	Now     func() time.Time
+	// ClaimLease bounds how long a dead worker's send claims hold
+	// surveys back (DefaultClaimLease when zero).
+	ClaimLease time.Duration
 
 	sends sync.WaitGroup // Send calls in progress (WaitSends)
 }
