@@ -91,6 +91,24 @@ func Migrate(ctx context.Context, bdb *bun.DB) error {
 }
 
 // mapErr turns driver errors into domain errors once, here.
+// RetryOnDeadlock runs fn, a whole transaction, again (up to three times in
+// all) when Postgres aborted it to break a deadlock (40P01): the victim is
+// chosen arbitrarily and a retry normally goes through.
+func RetryOnDeadlock(ctx context.Context, fn func() error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = fn(); !isDeadlock(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func isDeadlock(err error) bool {
+	var pe pgdriver.Error
+	return errors.As(err, &pe) && pe.Field('C') == "40P01"
+}
+
 func mapErr(err error) error {
 	if err == nil {
 		return nil

@@ -126,3 +126,23 @@ func UnsubscribedAmong(ctx context.Context, idb bun.IDB, tenantID string, emails
 	}
 	return out, nil
 }
+
+// EndPending moves the tenant's pending surveys of ids to the status at the
+// same index, sent (its email was handed over: sent at the handoff) or
+// expired, in one statement, and returns them.
+func EndPending(ctx context.Context, idb bun.IDB, tenantID string, ids, statuses []string, now time.Time) ([]Survey, error) {
+	var out []Survey
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := idb.NewRaw(`UPDATE surveys AS s SET status = v.st,
+			sent_at = CASE WHEN v.st = 'sent' THEN s.handed_at ELSE s.sent_at END, updated_at = ?
+		FROM unnest(?::text[], ?::text[]) AS v (id, st)
+		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = 'pending'
+			AND (v.st = 'expired' OR s.handed_at IS NOT NULL)
+		RETURNING s.*`, now, pgdialect.Array(ids), pgdialect.Array(statuses), tenantID).Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("end pending surveys: %w", err)
+	}
+	return out, nil
+}

@@ -168,19 +168,18 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 			return err
 		}
 		cfg := configOf(b.cfg)
-		var handed, ids []string
+		// Ends (a dead worker's handoff: sent; no longer sendable: expired)
+		// go in one statement, so its rollup changes are applied in key
+		// order (two statements could lock them in opposite orders).
+		var ends, endStatus, ids []string
 		var hashes [][]byte
 		for i := range cands {
 			sv := &cands[i]
 			switch {
 			case sv.HandedAt != nil:
-				handed = append(handed, sv.ID) // a dead worker's handoff: the email went out
+				ends, endStatus = append(ends, sv.ID), append(endStatus, db.StatusSent)
 			case !cfg.Enabled || WindowPassed(sv.ScheduledFor, cfg, now) || optedOut[strings.ToLower(sv.ContactEmail)]:
-				sv.Status = db.StatusExpired
-				if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status"); err != nil {
-					return err
-				}
-				emit(s.surveyEvent(EventExpired, sv))
+				ends, endStatus = append(ends, sv.ID), append(endStatus, db.StatusExpired)
 				if i == 0 {
 					b.outcome = OutcomeExpired
 				}
@@ -194,12 +193,16 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 				}
 			}
 		}
-		done, err := db.FinishHanded(ctx, tx, tenantID, handed, now)
+		done, err := db.EndPending(ctx, tx, tenantID, ends, endStatus, now)
 		if err != nil {
 			return err
 		}
 		for i := range done {
-			emit(s.surveyEvent(EventSent, &done[i]))
+			typ := EventExpired
+			if done[i].Status == db.StatusSent {
+				typ = EventSent
+			}
+			emit(s.surveyEvent(typ, &done[i]))
 		}
 		if len(ids) > 0 {
 			return db.Claim(ctx, tx, tenantID, ids, hashes, now)
@@ -352,20 +355,14 @@ func (s *Service) finishHanded(ctx context.Context, tenantID string, b *sendBatc
 	return nil
 }
 
-// finishIfHanded turns a pending survey whose email was handed over into
-// the sent survey it is (a click can outrun the send's last commit). It
-// reports whether it changed sv.
-func (s *Service) finishIfHanded(ctx context.Context, tx bun.Tx, sv *db.Survey, emit func(Event)) (bool, error) {
+// finishHanded turns a pending survey whose email was handed over into the
+// sent survey it is, in memory; it reports whether it did.
+func finishHanded(sv *db.Survey) bool {
 	if sv.Status != db.StatusPending || sv.HandedAt == nil {
-		return false, nil
+		return false
 	}
 	sv.Status, sv.SentAt = db.StatusSent, sv.HandedAt
-	ok, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status", "sent_at")
-	if err != nil || !ok {
-		return false, err
-	}
-	emit(s.surveyEvent(EventSent, sv))
-	return true, nil
+	return true
 }
 
 // WaitSends waits up to d for the sends in progress to end. A send whose

@@ -78,19 +78,21 @@ func (s *Service) tx(ctx context.Context, tenantID string, fn func(ctx context.C
 	}
 	var events []Event
 	ctx = db.WithTenant(ctx, tenantID) // row-level security: see db/rls.go
-	err := s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		events = events[:0]
-		if err := fn(ctx, tx, func(ev Event) { events = append(events, ev) }); err != nil {
-			return err
-		}
-		for _, ev := range events {
-			for _, sink := range s.Events {
-				if err := sink.InTx(ctx, tx, ev); err != nil {
-					return fmt.Errorf("record event %s: %w", ev.Type, err)
+	err := db.RetryOnDeadlock(ctx, func() error {
+		return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			events = events[:0]
+			if err := fn(ctx, tx, func(ev Event) { events = append(events, ev) }); err != nil {
+				return err
+			}
+			for _, ev := range events {
+				for _, sink := range s.Events {
+					if err := sink.InTx(ctx, tx, ev); err != nil {
+						return fmt.Errorf("record event %s: %w", ev.Type, err)
+					}
 				}
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return err
@@ -414,8 +416,13 @@ func (s *Service) answer(ctx context.Context, token string, change func(context.
 			}
 			return err
 		}
-		if _, err := s.finishIfHanded(ctx, tx, sv, emit); err != nil {
-			return err
+		// A click can outrun the send's last commit: the email was handed
+		// over (the customer has it), the row still says pending. It is
+		// the sent survey it is; the one update below stores both.
+		stored, columns := sv.Status, []string{"rating", "feedback", "responded_at", "status", "flagged"}
+		if finishing := finishHanded(sv); finishing {
+			columns = append(columns, "sent_at")
+			emit(s.surveyEvent(EventSent, sv))
 		}
 		now := s.now()
 		if err := Answerable(sv, now); err != nil {
@@ -429,7 +436,7 @@ func (s *Service) answer(ctx context.Context, token string, change func(context.
 		if !CanTransition(from, sv.Status) {
 			return fmt.Errorf("survey %s: %s to %s is not allowed", sv.ID, from, sv.Status)
 		}
-		ok, err := db.UpdateSurvey(ctx, tx, sv, from, "rating", "feedback", "responded_at", "status", "flagged")
+		ok, err := db.UpdateSurvey(ctx, tx, sv, stored, columns...)
 		if err != nil {
 			return err
 		}
