@@ -148,7 +148,7 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 		if now.Before(own.ScheduledFor.Add(-dueSlack)) {
 			return ErrNotDue
 		}
-		others, err := db.ClaimableDue(ctx, tx, tenantID, surveyID, now.Add(dueSlack), stale, SendBatch-1)
+		others, err := db.ClaimableDue(ctx, tx, tenantID, surveyID, now, stale, SendBatch-1)
 		if err != nil {
 			return err
 		}

@@ -53,6 +53,7 @@ type options struct {
 	Concurrency int
 	Duration    time.Duration
 	Wave        int
+	WaveSpread  time.Duration
 	DSN         string
 	RedisURL    string
 	Out         string
@@ -71,6 +72,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "concurrent clients per scenario")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "time per scenario (floors and reference runs take half)")
 	fs.IntVar(&o.Wave, "wave", 10_000, "surveys due at once in the send wave")
+	fs.DurationVar(&o.WaveSpread, "wave-spread", time.Minute, "a second wave of as many surveys due evenly over this (0: none)")
 	fs.StringVar(&o.DSN, "db", envOr("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/csat_bench?sslmode=disable"),
 		"database to create (dropped and recreated!)")
 	fs.StringVar(&o.RedisURL, "redis", envOr("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"), "Redis database of the bench (flushed!)")
@@ -97,22 +99,26 @@ func envOr(k, def string) string {
 
 // report is bench/results/latest.json: the issue's shape plus context.
 type report struct {
-	Machine     string             `json:"machine"`
-	Surveys     int                `json:"surveys"`
-	Scenarios   []result           `json:"scenarios"`
-	Flatness    map[string]float64 `json:"flatness"`
-	SendWave    waveResult         `json:"send_wave"`
-	RSSMB       float64            `json:"rss_mb"`
-	RSSNote     string             `json:"rss_note"`
-	Floors      []result           `json:"floors"`
-	Reference   []result           `json:"reference"`
-	Concurrency int                `json:"concurrency"`
-	DurationS   float64            `json:"duration_s"`
-	LoadSeconds float64            `json:"load_seconds"`
-	LoadedRows  int                `json:"loaded_rows"`
-	LoadPhases  map[string]float64 `json:"load_phases_s"`
-	Date        string             `json:"date"`
-	Notes       []string           `json:"notes,omitempty"`
+	Machine   string             `json:"machine"`
+	Surveys   int                `json:"surveys"`
+	Scenarios []result           `json:"scenarios"`
+	Flatness  map[string]float64 `json:"flatness"`
+	SendWave  waveResult         `json:"send_wave"`
+	// SendWaveSpread is the same number of surveys due over -wave-spread:
+	// the day-to-day shape of a wave (how late each email is when the
+	// workers keep up), where send_wave is the worst case.
+	SendWaveSpread waveResult         `json:"send_wave_spread"`
+	RSSMB          float64            `json:"rss_mb"`
+	RSSNote        string             `json:"rss_note"`
+	Floors         []result           `json:"floors"`
+	Reference      []result           `json:"reference"`
+	Concurrency    int                `json:"concurrency"`
+	DurationS      float64            `json:"duration_s"`
+	LoadSeconds    float64            `json:"load_seconds"`
+	LoadedRows     int                `json:"loaded_rows"`
+	LoadPhases     map[string]float64 `json:"load_phases_s"`
+	Date           string             `json:"date"`
+	Notes          []string           `json:"notes,omitempty"`
 }
 
 // bench is one run's shared state.
@@ -198,8 +204,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	setRatios(rep.Reference, rep.Floors)
 	if part("wave") {
 		fmt.Fprintf(stdout, "send wave of %d...\n", o.Wave)
-		if rep.SendWave, err = b.wave(ctx); err != nil {
+		if rep.SendWave, err = b.wave(ctx, 0); err != nil {
 			return err
+		}
+		if o.WaveSpread > 0 {
+			fmt.Fprintf(stdout, "send wave of %d due over %s...\n", o.Wave, o.WaveSpread)
+			if rep.SendWaveSpread, err = b.wave(ctx, o.WaveSpread); err != nil {
+				return err
+			}
 		}
 	}
 	rep.RSSMB = rss.PeakMB()
@@ -471,6 +483,10 @@ func printTable(w io.Writer, r report) {
 	sw := r.SendWave
 	fmt.Fprintf(w, "send wave: %d/%d emails in %.1fs after due; lateness p50 %.2fs p95 %.2fs max %.2fs\n",
 		sw.Accepted, sw.Emails, sw.Seconds, sw.LatenessP50, sw.LatenessP95, sw.LatenessMax)
+	if sp := r.SendWaveSpread; sp.Emails > 0 {
+		fmt.Fprintf(w, "send wave due over %.0fs: %d/%d emails, the last %.1fs after the first was due; lateness p50 %.2fs p95 %.2fs max %.2fs\n",
+			sp.SpreadS, sp.Accepted, sp.Emails, sp.Seconds, sp.LatenessP50, sp.LatenessP95, sp.LatenessMax)
+	}
 	fmt.Fprintf(w, "peak RSS: %.1f MB (%s)\n", r.RSSMB, "bench process with the service in it")
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)

@@ -26,7 +26,7 @@ func TestBenchSmoke(t *testing.T) {
 	u.Path = "/" + secret.ID("csat_bench_smoke_")
 	out := filepath.Join(t.TempDir(), "latest.json")
 	var stdout bytes.Buffer
-	args := []string{"-surveys", "2000", "-ref", "500", "-tenants", "3", "-duration", "2s", "-wave", "200",
+	args := []string{"-surveys", "2000", "-ref", "500", "-tenants", "3", "-duration", "2s", "-wave", "200", "-wave-spread", "2s",
 		"-db", u.String(), "-redis", redisURL, "-out", out}
 	if err := run(context.Background(), args, &stdout); err != nil {
 		t.Fatalf("run: %v\n%s", err, stdout.String())
@@ -62,6 +62,9 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if rep.SendWave.Emails != 200 || rep.SendWave.Accepted != 200 {
 		t.Errorf("send wave: %d of %d accepted", rep.SendWave.Accepted, rep.SendWave.Emails)
+	}
+	if sp := rep.SendWaveSpread; sp.Emails != 200 || sp.Accepted != 200 || sp.SpreadS != 2 || sp.Seconds < 1.9 {
+		t.Errorf("spread wave: %+v", sp)
 	}
 	if rep.RSSMB <= 0 || rep.Flatness["list"] <= 0 {
 		t.Errorf("rss %.1f MB, flatness %v", rep.RSSMB, rep.Flatness)

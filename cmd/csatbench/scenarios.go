@@ -245,21 +245,27 @@ type waveResult struct {
 	LatenessP95 float64 `json:"lateness_p95_s"`
 	LatenessMax float64 `json:"lateness_max_s"`
 	Accepted    int     `json:"accepted"`
+	SpreadS     float64 `json:"due_spread_s"` // surveys due evenly over this; 0: all at once
 	EnqueueS    float64 `json:"enqueue_s"`
 	Note        string  `json:"note,omitempty"`
 }
 
-// wave stores o.Wave pending surveys of a fresh tenant all due at the same
-// moment, enqueues their sends as intake would have, and waits until the
-// SMTP sink accepted every email.
-func (b *bench) wave(ctx context.Context) (waveResult, error) {
-	res := waveResult{Emails: b.o.Wave}
-	t, err := b.tenants.CreateTenant(ctx, "Bench wave")
+// wave stores o.Wave pending surveys of a fresh tenant due over spread
+// (evenly; all at the same moment when spread is 0), enqueues their sends
+// as intake would have, and waits until the SMTP sink accepted every
+// email. Lateness is each email's acceptance minus its survey's due time.
+func (b *bench) wave(ctx context.Context, spread time.Duration) (waveResult, error) {
+	res := waveResult{Emails: b.o.Wave, SpreadS: spread.Seconds()}
+	t, err := b.tenants.CreateTenant(ctx, fmt.Sprintf("Bench wave over %s", spread))
 	if err != nil {
 		return res, err
 	}
 	lead := time.Second + time.Duration(b.o.Wave)*500*time.Microsecond
-	due := time.Now().UTC().Add(lead).Truncate(time.Millisecond)
+	first := time.Now().UTC().Add(lead).Truncate(time.Millisecond)
+	dueOf := func(i int) time.Time {
+		return first.Add(time.Duration(int64(spread) * int64(i) / int64(b.o.Wave))).Truncate(time.Millisecond)
+	}
+	dues := map[string]time.Time{}
 	batch := make([]db.Survey, 0, 1000)
 	var ids []string
 	flush := func() error {
@@ -274,8 +280,9 @@ func (b *bench) wave(ctx context.Context) (waveResult, error) {
 		now := time.Now().UTC()
 		sv := db.Survey{TenantID: t.ID, ID: secret.ID("csat_"), ConversationID: fmt.Sprintf("wave-%d", i),
 			ContactEmail: fmt.Sprintf("wave%d@example.com", i), ContactName: "Wave Customer", Channel: "email",
-			Status: db.StatusPending, ResolvedAt: due.Add(-2 * time.Hour), ScheduledFor: due, CreatedAt: now, UpdatedAt: now}
+			Status: db.StatusPending, ResolvedAt: dueOf(i).Add(-2 * time.Hour), ScheduledFor: dueOf(i), CreatedAt: now, UpdatedAt: now}
 		ids = append(ids, sv.ID)
+		dues[sv.ContactEmail] = sv.ScheduledFor
 		if batch = append(batch, sv); len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return res, fmt.Errorf("insert wave: %w", err)
@@ -296,7 +303,7 @@ func (b *bench) wave(ctx context.Context) (waveResult, error) {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < len(ids); i = int(next.Add(1)) - 1 {
-				if err := sched.ScheduleSend(ctx, t.ID, ids[i], due); err != nil {
+				if err := sched.ScheduleSend(ctx, t.ID, ids[i], dueOf(i)); err != nil {
 					enqErr.CompareAndSwap(nil, err)
 				}
 			}
@@ -307,27 +314,37 @@ func (b *bench) wave(ctx context.Context) (waveResult, error) {
 	if e, ok := enqErr.Load().(error); ok {
 		return res, fmt.Errorf("enqueue wave: %w", e)
 	}
-	if time.Now().After(due) {
+	if time.Now().After(first) {
 		res.Note = "enqueueing took longer than the lead time: some tasks were due before they were queued"
 	}
-	deadline := due.Add(5 * time.Minute)
+	last := dueOf(b.o.Wave - 1)
+	deadline := last.Add(5 * time.Minute)
 	for b.sink.count() < b.o.Wave && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(50 * time.Millisecond)
 	}
-	acc := b.sink.accepted()
-	res.Accepted = len(acc)
-	if len(acc) == 0 {
+	var late []time.Duration
+	var lastAt time.Time
+	for to, ats := range b.sink.acceptedTo() {
+		due, ok := dues[to]
+		if !ok {
+			continue
+		}
+		for _, at := range ats {
+			res.Accepted++
+			late = append(late, max(0, at.Sub(due)))
+			if at.After(lastAt) {
+				lastAt = at
+			}
+		}
+	}
+	if len(late) == 0 {
 		return res, nil
 	}
-	late := make([]time.Duration, len(acc))
-	for i, at := range acc {
-		late[i] = max(0, at.Sub(due))
-	}
 	slices.Sort(late)
-	res.Seconds = round(late[len(late)-1].Seconds(), 2)
+	res.Seconds = round(max(0, lastAt.Sub(first)).Seconds(), 2)
 	res.LatenessP50 = round(pct(late, 0.50)/1000, 2)
 	res.LatenessP95 = round(pct(late, 0.95)/1000, 2)
-	res.LatenessMax = res.Seconds
+	res.LatenessMax = round(late[len(late)-1].Seconds(), 2)
 	if res.Accepted < res.Emails {
 		res.Note = fmt.Sprintf("only %d of %d emails accepted within 5 minutes", res.Accepted, res.Emails)
 	}

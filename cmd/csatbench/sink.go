@@ -16,6 +16,7 @@ type sink struct {
 	ln  net.Listener
 	mu  sync.Mutex
 	at  []time.Time
+	to  []string // recipient of each message in at
 }
 
 func startSink() (*sink, error) {
@@ -39,7 +40,7 @@ func (s *sink) Close()      { _ = s.srv.Close() }
 // reset forgets what arrived so far.
 func (s *sink) reset() {
 	s.mu.Lock()
-	s.at = nil
+	s.at, s.to = nil, nil
 	s.mu.Unlock()
 }
 
@@ -50,6 +51,17 @@ func (s *sink) accepted() []time.Time {
 	return append([]time.Time(nil), s.at...)
 }
 
+// acceptedTo returns when each recipient's messages were accepted.
+func (s *sink) acceptedTo() map[string][]time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string][]time.Time, len(s.to))
+	for i, to := range s.to {
+		out[to] = append(out[to], s.at[i])
+	}
+	return out
+}
+
 func (s *sink) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -58,21 +70,30 @@ func (s *sink) count() int {
 
 type sinkBackend struct{ s *sink }
 
-func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) { return sinkSession(b), nil }
+func (b sinkBackend) NewSession(*smtp.Conn) (smtp.Session, error) {
+	return &sinkSession{s: b.s}, nil
+}
 
-type sinkSession struct{ s *sink }
+type sinkSession struct {
+	s  *sink
+	to string
+}
 
-func (sinkSession) Reset()                               {}
-func (sinkSession) Logout() error                        { return nil }
-func (sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (x sinkSession) Data(r io.Reader) error {
+func (x *sinkSession) Reset()                             { x.to = "" }
+func (*sinkSession) Logout() error                        { return nil }
+func (*sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (x *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.to = to
+	return nil
+}
+func (x *sinkSession) Data(r io.Reader) error {
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return err
 	}
 	now := time.Now()
 	x.s.mu.Lock()
 	x.s.at = append(x.s.at, now)
+	x.s.to = append(x.s.to, x.to)
 	x.s.mu.Unlock()
 	return nil
 }
