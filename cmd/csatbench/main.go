@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -61,6 +62,7 @@ type options struct {
 	Triggers    bool
 	Only        string
 	CPUProfile  string
+	CompareRLS  bool
 }
 
 func parseFlags(args []string) (options, error) {
@@ -80,6 +82,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
 	fs.StringVar(&o.Only, "only", "", "run only these parts, comma-separated: floors, scenarios, wave (while tuning)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured part to this file")
+	fs.BoolVar(&o.CompareRLS, "compare-rls", true, "run the reads again without row-level security (the service as the table owner) and report the cost")
 	fs.BoolVar(&o.Triggers, "triggers", false, "keep the surveys triggers on during COPY (slower; rollups kept row by row)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -107,18 +110,23 @@ type report struct {
 	// SendWaveSpread is the same number of surveys due over -wave-spread:
 	// the day-to-day shape of a wave (how late each email is when the
 	// workers keep up), where send_wave is the worst case.
-	SendWaveSpread waveResult         `json:"send_wave_spread"`
-	RSSMB          float64            `json:"rss_mb"`
-	RSSNote        string             `json:"rss_note"`
-	Floors         []result           `json:"floors"`
-	Reference      []result           `json:"reference"`
-	Concurrency    int                `json:"concurrency"`
-	DurationS      float64            `json:"duration_s"`
-	LoadSeconds    float64            `json:"load_seconds"`
-	LoadedRows     int                `json:"loaded_rows"`
-	LoadPhases     map[string]float64 `json:"load_phases_s"`
-	Date           string             `json:"date"`
-	Notes          []string           `json:"notes,omitempty"`
+	SendWaveSpread waveResult `json:"send_wave_spread"`
+	RSSMB          float64    `json:"rss_mb"`
+	RSSNote        string     `json:"rss_note"`
+	Floors         []result   `json:"floors"`
+	Reference      []result   `json:"reference"`
+	// WithoutRLS are the reads run again with the service connected as the
+	// owner (row-level security bypassed); RLSCost is each one's req/s
+	// without RLS divided by its req/s with it (1.10: RLS costs 10 %).
+	WithoutRLS  []result           `json:"without_rls,omitempty"`
+	RLSCost     map[string]float64 `json:"rls_cost,omitempty"`
+	Concurrency int                `json:"concurrency"`
+	DurationS   float64            `json:"duration_s"`
+	LoadSeconds float64            `json:"load_seconds"`
+	LoadedRows  int                `json:"loaded_rows"`
+	LoadPhases  map[string]float64 `json:"load_phases_s"`
+	Date        string             `json:"date"`
+	Notes       []string           `json:"notes,omitempty"`
 }
 
 // bench is one run's shared state.
@@ -138,6 +146,7 @@ type bench struct {
 	notes   []string
 	tenants *tenants.Store
 	stopApp func()
+	asOwner bool // connect the service as the owner (the run without RLS)
 	phases  map[string]float64
 }
 
@@ -196,8 +205,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		rep.Floors = b.floors(ctx)
 	}
 	if part("scenarios") {
-		rep.Scenarios = b.scenarios(ctx, b.big, o.Duration, nil)
-		rep.Reference = b.scenarios(ctx, b.ref, o.Duration/2, map[string]bool{"list": true, "analytics_365d": true})
+		rep.Scenarios = b.scenarios(ctx, b.big, o.Duration, nil, "")
+		rep.Reference = b.scenarios(ctx, b.ref, o.Duration/2, map[string]bool{"list": true, "analytics_365d": true}, "_ref")
+		if o.CompareRLS {
+			if rep.WithoutRLS, err = b.withoutRLS(ctx); err != nil {
+				return err
+			}
+			rep.RLSCost = rlsCost(rep.Scenarios, rep.WithoutRLS)
+		}
 	}
 	rep.Flatness = flatness(rep.Scenarios, rep.Reference)
 	setRatios(rep.Scenarios, rep.Floors)
@@ -397,6 +412,38 @@ func (b *bench) load(ctx context.Context) (int, time.Duration, error) {
 }
 
 // start runs the service in-process on a loopback port with the SMTP sink.
+// withoutRLS restarts the service connected as the database owner, which
+// row-level security does not restrict, runs the read scenarios again and
+// restarts it as csat_app.
+func (b *bench) withoutRLS(ctx context.Context) ([]result, error) {
+	reads := map[string]bool{"list": true, "analytics_30d": true, "analytics_365d": true, "graphql_surveys": true}
+	b.stopApp()
+	b.sink.Close()
+	b.asOwner = true
+	err := b.start(ctx)
+	b.asOwner = false
+	if err != nil {
+		return nil, err
+	}
+	out := b.scenarios(ctx, b.big, b.o.Duration/2, reads, "_norls")
+	b.stopApp()
+	b.sink.Close()
+	return out, b.start(ctx)
+}
+
+func rlsCost(with, without []result) map[string]float64 {
+	out := map[string]float64{}
+	for _, n := range without {
+		name := strings.TrimSuffix(n.Name, "_norls")
+		for _, w := range with {
+			if w.Name == name && w.RPS > 0 && n.RPS > 0 {
+				out[name] = round(n.RPS/w.RPS, 2)
+			}
+		}
+	}
+	return out
+}
+
 func (b *bench) start(ctx context.Context) error {
 	var err error
 	if b.sink, err = startSink(); err != nil {
@@ -417,6 +464,9 @@ func (b *bench) start(ctx context.Context) error {
 		"SHUTDOWN_TIMEOUT":        "5s",
 		"LOG_LEVEL":               "warn",
 		"RATE_LIMITS_ENABLED":     "false",
+	}
+	if b.asOwner {
+		vars["APP_DATABASE_URL"] = b.o.DSN // the owner: row-level security does not apply
 	}
 	// Tuning variables (WORKER_CONCURRENCY, DB_MAX_CONNS, ...) come from the
 	// environment, as for the real service.
@@ -475,6 +525,9 @@ func printTable(w io.Writer, r report) {
 	for _, s := range r.Reference {
 		line(s)
 	}
+	for _, s := range r.WithoutRLS {
+		line(s)
+	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\nsurveys in measured tenant: %d (loaded %d rows in %.1fs)\n", r.Surveys, r.LoadedRows, r.LoadSeconds)
 	for k, v := range r.Flatness {
@@ -486,6 +539,14 @@ func printTable(w io.Writer, r report) {
 	if sp := r.SendWaveSpread; sp.Emails > 0 {
 		fmt.Fprintf(w, "send wave due over %.0fs: %d/%d emails, the last %.1fs after the first was due; lateness p50 %.2fs p95 %.2fs max %.2fs\n",
 			sp.SpreadS, sp.Accepted, sp.Emails, sp.Seconds, sp.LatenessP50, sp.LatenessP95, sp.LatenessMax)
+	}
+	if len(r.RLSCost) > 0 {
+		names := slices.Sorted(maps.Keys(r.RLSCost))
+		fmt.Fprint(w, "row-level security cost (req/s without / with):")
+		for _, n := range names {
+			fmt.Fprintf(w, " %s %.2f", n, r.RLSCost[n])
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "peak RSS: %.1f MB (%s)\n", r.RSSMB, "bench process with the service in it")
 	for _, n := range r.Notes {

@@ -63,7 +63,8 @@ func TestBenchSmoke(t *testing.T) {
 	if rep.SendWave.Emails != 200 || rep.SendWave.Accepted != 200 {
 		t.Errorf("send wave: %d of %d accepted", rep.SendWave.Accepted, rep.SendWave.Emails)
 	}
-	if sp := rep.SendWaveSpread; sp.Emails != 200 || sp.Accepted != 200 || sp.SpreadS != 2 || sp.Seconds < 1.9 {
+	// asynq schedules by the second, so a send may start up to ~1 s early.
+	if sp := rep.SendWaveSpread; sp.Emails != 200 || sp.Accepted != 200 || sp.SpreadS != 2 || sp.Seconds < 1 {
 		t.Errorf("spread wave: %+v", sp)
 	}
 	if rep.RSSMB <= 0 || rep.Flatness["list"] <= 0 {

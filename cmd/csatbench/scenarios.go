@@ -59,8 +59,9 @@ type scenario struct {
 }
 
 // scenarios drives every scenario against tenant t; only, when set, picks
-// some by name (the reference runs for flatness).
-func (b *bench) scenarios(ctx context.Context, t tenantData, d time.Duration, only map[string]bool) []result {
+// some by name, and their results are named with the suffix (the
+// reference runs for flatness, the runs without row-level security).
+func (b *bench) scenarios(ctx context.Context, t tenantData, d time.Duration, only map[string]bool, suffix string) []result {
 	c := httpClient(b.o.Concurrency)
 	key := b.keys[t.ID]
 	api := b.url + "/api/v1/csat"
@@ -103,10 +104,7 @@ func (b *bench) scenarios(ctx context.Context, t tenantData, d time.Duration, on
 		if only != nil && !only[s.name] {
 			continue
 		}
-		name := s.name
-		if only != nil {
-			name += "_ref"
-		}
+		name := s.name + suffix
 		if s.probe {
 			if err := s.fn(ctx, 0, 0); err != nil {
 				out = append(out, result{Name: name, Kind: s.kind, Note: "skipped: " + err.Error()})
