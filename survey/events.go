@@ -37,3 +37,10 @@ type EventSink interface {
 	InTx(ctx context.Context, tx bun.IDB, ev Event) error
 	AfterCommit(ctx context.Context, ev Event)
 }
+
+// ManySink is an EventSink that can record all of a transaction's events
+// in one call (one lookup for a batch of sends instead of one per survey).
+type ManySink interface {
+	EventSink
+	InTxMany(ctx context.Context, tx bun.IDB, evs []Event) error
+}

@@ -84,8 +84,14 @@ func (s *Service) tx(ctx context.Context, tenantID string, fn func(ctx context.C
 			if err := fn(ctx, tx, func(ev Event) { events = append(events, ev) }); err != nil {
 				return err
 			}
-			for _, ev := range events {
-				for _, sink := range s.Events {
+			for _, sink := range s.Events {
+				if many, ok := sink.(ManySink); ok {
+					if err := many.InTxMany(ctx, tx, events); err != nil {
+						return err
+					}
+					continue
+				}
+				for _, ev := range events {
 					if err := sink.InTx(ctx, tx, ev); err != nil {
 						return fmt.Errorf("record event %s: %w", ev.Type, err)
 					}

@@ -387,13 +387,35 @@ func eventKey(ev survey.Event) string {
 // in the transaction of the change: the outbox. Tenants without matching
 // endpoints cost one indexed read.
 func (s *Service) InTx(ctx context.Context, tx bun.IDB, ev survey.Event) error {
-	if !IsEventType(ev.Type) || ev.TenantID == "" {
-		return nil
+	return s.InTxMany(ctx, tx, []survey.Event{ev})
+}
+
+// InTxMany is InTx for all the events of one transaction: the endpoints
+// are looked up once (a batch of sends has one event per survey).
+func (s *Service) InTxMany(ctx context.Context, tx bun.IDB, evs []survey.Event) error {
+	var eps []db.WebhookEndpoint
+	loadedFor := ""
+	for _, ev := range evs {
+		if !IsEventType(ev.Type) || ev.TenantID == "" {
+			continue
+		}
+		if ev.TenantID != loadedFor {
+			var err error
+			if eps, err = db.ListWebhookEndpoints(ctx, tx, ev.TenantID, true); err != nil {
+				return err
+			}
+			loadedFor = ev.TenantID
+		}
+		if err := s.recordEvent(ctx, tx, ev, eps); err != nil {
+			return fmt.Errorf("record event %s: %w", ev.Type, err)
+		}
 	}
-	eps, err := db.ListWebhookEndpoints(ctx, tx, ev.TenantID, true)
-	if err != nil {
-		return err
-	}
+	return nil
+}
+
+// recordEvent writes one event and its deliveries to the endpoints subscribed.
+func (s *Service) recordEvent(ctx context.Context, tx bun.IDB, ev survey.Event, eps []db.WebhookEndpoint) error {
+	var err error
 	var targets []db.WebhookEndpoint
 	for _, e := range eps {
 		if Subscribed(e.EventTypes, ev.Type) {
