@@ -44,13 +44,6 @@ func (s *sink) reset() {
 	s.mu.Unlock()
 }
 
-// accepted returns the acceptance times so far.
-func (s *sink) accepted() []time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Time(nil), s.at...)
-}
-
 // acceptedTo returns when each recipient's messages were accepted.
 func (s *sink) acceptedTo() map[string][]time.Time {
 	s.mu.Lock()
