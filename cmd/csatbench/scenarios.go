@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/jobs"
@@ -351,10 +352,20 @@ func (b *bench) wave(ctx context.Context, spread time.Duration) (waveResult, err
 
 // refreshDerived recomputes the tables derived from surveys after a bulk
 // load that ran with the triggers off: COPY would otherwise fire them per
-// row, and one grouped INSERT..SELECT is much faster.
-func refreshDerived(ctx context.Context, idb bun.IDB) error {
-	if err := db.RecountSurveys(ctx, idb); err != nil {
-		return err
+// row, and one grouped INSERT..SELECT is much faster. The counts and the
+// rollups are rebuilt side by side (two cores), each with enough work_mem
+// to aggregate in memory instead of spilling sorts to disk.
+func refreshDerived(ctx context.Context, bdb *bun.DB) error {
+	var g errgroup.Group
+	for _, rebuild := range []func(context.Context, bun.IDB) error{db.RecountSurveys, db.RebuildSurveyStats} {
+		g.Go(func() error {
+			return bdb.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+				if _, err := tx.ExecContext(ctx, "SET LOCAL work_mem = '512MB'"); err != nil {
+					return err
+				}
+				return rebuild(ctx, tx)
+			})
+		})
 	}
-	return db.RebuildSurveyStats(ctx, idb)
+	return g.Wait()
 }
