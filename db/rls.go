@@ -2,9 +2,11 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -109,7 +111,7 @@ func (c bindingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bindingConn{cn.(pgConn)}, nil
+	return &bindingConn{pgConn: cn.(pgConn)}, nil
 }
 
 // pgConn is what *pgdriver.Conn implements and database/sql uses.
@@ -124,7 +126,71 @@ type pgConn interface {
 	driver.SessionResetter
 }
 
-type bindingConn struct{ pgConn }
+// bindingConn is one pooled connection. database/sql uses a connection
+// from one goroutine at a time, so its fields need no lock.
+//
+// Transactions begin lazily: BeginTx only remembers the BEGIN, and the
+// transaction's first statement carries it in the same message
+// ("BEGIN; SET LOCAL ...; <query>"), which saves every transaction a round
+// trip. A transaction that runs no statement sends nothing at all.
+type bindingConn struct {
+	pgConn
+	begin string // the BEGIN of a transaction whose first statement is not sent yet
+	// failed: the statement that carried the BEGIN failed. Postgres parses
+	// a whole message before running it, so a syntax error there means the
+	// BEGIN never ran either; the transaction's later statements are then
+	// refused here, as Postgres refuses them in an aborted transaction, and
+	// can never run outside it.
+	failed bool
+}
+
+var errTxAborted = errors.New("db: current transaction is aborted, commands ignored until end of transaction block")
+
+// beginCommand is the BEGIN pgdriver sends for opts.
+func beginCommand(opts driver.TxOptions) (string, error) {
+	cmd := "BEGIN"
+	switch iso := sql.IsolationLevel(opts.Isolation); iso {
+	case sql.LevelDefault:
+	case sql.LevelReadUncommitted, sql.LevelReadCommitted, sql.LevelRepeatableRead, sql.LevelSerializable:
+		cmd += " ISOLATION LEVEL " + strings.ToUpper(iso.String())
+	default:
+		return "", fmt.Errorf("db: unsupported transaction isolation: %s", iso)
+	}
+	if opts.ReadOnly {
+		cmd += " READ ONLY"
+	}
+	return cmd, nil
+}
+
+func (c *bindingConn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *bindingConn) BeginTx(_ context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	cmd, err := beginCommand(opts)
+	if err != nil {
+		return nil, err
+	}
+	c.begin, c.failed = cmd, false
+	return lazyTx{c}, nil
+}
+
+// lazyTx ends a transaction begun by bindingConn.BeginTx.
+type lazyTx struct{ c *bindingConn }
+
+func (tx lazyTx) Commit() error { return tx.c.end(context.Background(), "COMMIT") }
+
+func (tx lazyTx) Rollback() error { return tx.c.end(context.Background(), "ROLLBACK") }
+
+func (c *bindingConn) end(ctx context.Context, cmd string) error {
+	if c.begin != "" { // no statement ran: there is nothing to end
+		c.begin = ""
+		return nil
+	}
+	c.failed = false
+	_, err := c.pgConn.ExecContext(ctx, cmd, nil)
+	return err
+}
 
 // errBadText refuses a query Postgres cannot take: the simple protocol
 // sends it as a C string, so a NUL byte from outside input (a path
@@ -143,26 +209,67 @@ func checkQueryText(q string) error {
 	return nil
 }
 
-func (c bindingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+// prepare checks a query and prefixes what ctx binds and, for the first
+// statement of a transaction, its BEGIN. sent must be called once the
+// statement went out, with its error.
+func (c *bindingConn) prepare(ctx context.Context, query string) (string, error) {
+	if c.failed {
+		return "", errTxAborted
+	}
 	if err := checkQueryText(query); err != nil {
-		return nil, err
+		return "", err
 	}
 	p, err := bindPrefix(ctx)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return c.pgConn.ExecContext(ctx, p+query, args)
+	if c.begin != "" {
+		p = c.begin + "; " + p
+	}
+	return p + query, nil
 }
 
-func (c bindingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if err := checkQueryText(query); err != nil {
-		return nil, err
+func (c *bindingConn) sent(err error) {
+	if c.begin != "" {
+		c.begin, c.failed = "", err != nil
 	}
-	p, err := bindPrefix(ctx)
+}
+
+func (c *bindingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	q, err := c.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	return c.pgConn.QueryContext(ctx, p+query, args)
+	res, err := c.pgConn.ExecContext(ctx, q, args)
+	c.sent(err)
+	return res, err
+}
+
+func (c *bindingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	q, err := c.prepare(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := c.pgConn.QueryContext(ctx, q, args)
+	c.sent(err)
+	return rows, err
+}
+
+// PrepareContext sends a pending BEGIN on its own first: a prepared
+// statement is not one message with it. (Bun does not prepare; this keeps
+// database/sql's Prepare correct all the same.)
+func (c *bindingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if c.failed {
+		return nil, errTxAborted
+	}
+	if c.begin != "" {
+		_, err := c.pgConn.ExecContext(ctx, c.begin, nil)
+		c.sent(err)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c.pgConn.PrepareContext(ctx, query)
 }
 
 // AppDSN is the service's connection when APP_DATABASE_URL is unset: the
