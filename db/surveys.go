@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -258,4 +259,36 @@ func ListSurveysBefore(ctx context.Context, idb bun.IDB, tenantID string, f Surv
 		return nil, fmt.Errorf("list surveys: %w", mapErr(err))
 	}
 	return out, nil
+}
+
+// IntakeState is what an intake decides on, read in one statement: the
+// tenant's config, the id of its survey for the conversation ("" when there
+// is none) and whether the contact opted out of the tenant's surveys.
+type IntakeState struct {
+	Config     *Config
+	ExistingID string
+	OptedOut   bool
+}
+
+// GetIntakeState reads the intake state of a conversation and contact.
+func GetIntakeState(ctx context.Context, idb bun.IDB, tenantID, conversationID, email string) (*IntakeState, error) {
+	var row struct {
+		Config     `bun:",extend"`
+		ExistingID *string `bun:"existing_id,scanonly"`
+		OptedOut   bool    `bun:"opted_out,scanonly"`
+	}
+	err := idb.NewSelect().Model(&row).
+		ColumnExpr("c.*").
+		ColumnExpr("(SELECT s.id FROM surveys AS s WHERE s.tenant_id = c.tenant_id AND s.conversation_id = ?) AS existing_id", conversationID).
+		ColumnExpr("EXISTS (SELECT 1 FROM csat_unsubscribes AS u WHERE u.tenant_id = c.tenant_id AND u.email = ?) AS opted_out", strings.ToLower(email)).
+		Where("c.tenant_id = ?", tenantID).
+		Scan(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	st := &IntakeState{Config: &row.Config, OptedOut: row.OptedOut}
+	if row.ExistingID != nil {
+		st.ExistingID = *row.ExistingID
+	}
+	return st, nil
 }

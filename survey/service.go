@@ -139,23 +139,28 @@ func (s *Service) Intake(ctx context.Context, in IntakeInput) (IntakeResult, err
 	}
 	var res IntakeResult
 	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
-		if existing, err := db.GetSurveyByConversation(ctx, tx, tenantID, in.ConversationID); err == nil {
-			res = IntakeResult{Survey: existing}
-			return nil
-		} else if !errors.Is(err, errs.ErrNotFound) {
-			return err
-		}
-		cfg, err := db.GetConfig(ctx, tx, tenantID)
+		// The conversation's survey, the config and the opt-out in one
+		// statement; the checks below keep their order.
+		st, err := db.GetIntakeState(ctx, tx, tenantID, in.ConversationID, in.ContactEmail)
 		if err != nil {
 			return fmt.Errorf("load config: %w", err)
 		}
+		if st.ExistingID != "" {
+			existing, err := db.GetSurvey(ctx, tx, tenantID, st.ExistingID)
+			if err != nil {
+				return err
+			}
+			res = IntakeResult{Survey: existing}
+			return nil
+		}
+		cfg := st.Config
 		if !cfg.Enabled {
 			res = IntakeResult{Skipped: SkipDisabled}
 			return nil
 		}
-		if skip, err := s.optedOut(ctx, tx, tenantID, in.ContactEmail); err != nil || skip {
+		if st.OptedOut {
 			res = IntakeResult{Skipped: SkipUnsubscribed}
-			return err
+			return nil
 		}
 		if in.Locale == "" {
 			in.Locale = cfg.DefaultLocale
