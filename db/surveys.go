@@ -230,18 +230,22 @@ func DuePending(ctx context.Context, idb bun.IDB, tenantID string, before time.T
 }
 
 // RecordClick stores a one-click rating and returns how many different
-// ratings the survey received since the given time, this one included.
+// ratings the survey received since the given time, this one included, in
+// one statement. The count reads the statement's snapshot, which does not
+// hold the row it inserts, so that row is added to it; a click already
+// stored (ON CONFLICT) is in the snapshot: callers hold the survey's row
+// lock, so no other click of the survey is in flight.
 func RecordClick(ctx context.Context, idb bun.IDB, tenantID, surveyID string, rating int, at, since time.Time) (int, error) {
-	_, err := idb.NewRaw(`INSERT INTO survey_clicks (tenant_id, survey_id, clicked_at, rating)
-		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, tenantID, surveyID, at, rating).Exec(ctx)
+	var n int
+	err := idb.NewRaw(`WITH ins AS (
+			INSERT INTO survey_clicks (tenant_id, survey_id, clicked_at, rating)
+			VALUES (?0, ?1, ?2, ?3) ON CONFLICT DO NOTHING RETURNING rating)
+		SELECT count(DISTINCT rating) FROM (
+			SELECT rating FROM survey_clicks WHERE tenant_id = ?0 AND survey_id = ?1 AND clicked_at >= ?4
+			UNION ALL
+			SELECT rating FROM ins WHERE ?2::timestamptz >= ?4::timestamptz) AS c`, tenantID, surveyID, at, rating, since).Scan(ctx, &n)
 	if err != nil {
 		return 0, fmt.Errorf("record click: %w", err)
-	}
-	var n int
-	err = idb.NewRaw(`SELECT count(DISTINCT rating) FROM survey_clicks
-		WHERE tenant_id = ? AND survey_id = ? AND clicked_at >= ?`, tenantID, surveyID, since).Scan(ctx, &n)
-	if err != nil {
-		return 0, fmt.Errorf("count clicks: %w", err)
 	}
 	return n, nil
 }
