@@ -25,15 +25,21 @@ func CountSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFil
 		}
 		return int(n), nil
 	}
-	q := idb.NewSelect().TableExpr("survey_counts").ColumnExpr("coalesce(sum(n), 0)").Where("tenant_id = ?", tenantID)
-	if len(f.Statuses) > 0 {
-		q = q.Where("status IN (?)", bun.List(f.Statuses))
-	}
 	var n int
-	if err := q.Scan(ctx, &n); err != nil {
+	if err := countersQuery(idb, tenantID, f).Scan(ctx, &n); err != nil {
 		return 0, fmt.Errorf("count surveys: %w", mapErr(err))
 	}
 	return n, nil
+}
+
+// countersQuery sums the counters of the surveys matching a countable
+// filter, as "total".
+func countersQuery(idb bun.IDB, tenantID string, f SurveyFilter) *bun.SelectQuery {
+	q := idb.NewSelect().TableExpr("survey_counts").ColumnExpr("coalesce(sum(n), 0) AS total").Where("tenant_id = ?", tenantID)
+	if len(f.Statuses) > 0 {
+		q = q.Where("status IN (?)", bun.List(f.Statuses))
+	}
+	return q
 }
 
 // RecountSurveys rebuilds survey_counts from the surveys table, for after

@@ -159,15 +159,37 @@ func LockSurvey(ctx context.Context, tx bun.Tx, tenantID, id string) (*Survey, e
 }
 
 // ListSurveys returns one page of the tenant's surveys, newest first, and
-// how many match the filter in all (see CountSurveys).
+// how many match the filter in all (see CountSurveys). When the counters
+// answer the total, page and total come in one statement.
 func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, limit, offset int) ([]Survey, int, error) {
-	var out []Survey
-	err := idb.NewSelect().Model(&out).
+	page := idb.NewSelect().Model((*Survey)(nil)).
 		Apply(byTenant(tenantID)).Apply(f.query).
 		OrderExpr("s.id DESC"). // ids sort by creation time
-		Limit(int64(limit)).Offset(int64(offset)).
-		Scan(ctx)
-	if err != nil {
+		Limit(int64(limit)).Offset(int64(offset))
+	if f.countable() {
+		// One row with the total and NULL survey columns when the page is
+		// empty; otherwise the total on every row.
+		var rows []struct {
+			Survey `bun:",extend"`
+			Total  int `bun:"total,scanonly"`
+		}
+		err := idb.NewRaw("SELECT s.*, t.total FROM (?) AS t LEFT JOIN LATERAL (?) AS s ON true ORDER BY s.id DESC",
+			countersQuery(idb, tenantID, f), page).Scan(ctx, &rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
+		}
+		out := make([]Survey, 0, len(rows))
+		total := 0
+		for i := range rows {
+			total = rows[i].Total
+			if rows[i].ID != "" {
+				out = append(out, rows[i].Survey)
+			}
+		}
+		return out, total, nil
+	}
+	var out []Survey
+	if err := page.Scan(ctx, &out); err != nil {
 		return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
 	}
 	total, err := CountSurveys(ctx, idb, tenantID, f)

@@ -100,6 +100,22 @@ func TestSurveyCountsMatchRecount(t *testing.T) {
 			if page.Total != len(page.Surveys) || page.Total == 0 { // fewer than MaxLimit rows: one page holds all
 				t.Errorf("filter %+v: total %d, rows %d", f, page.Total, len(page.Surveys))
 			}
+			// A page inside the list and one past its end keep the total.
+			mid, err := p.svc.List(ctx, f, 2, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mid.Total != page.Total || len(mid.Surveys) != min(2, max(0, page.Total-1)) ||
+				(len(mid.Surveys) > 0 && mid.Surveys[0].ID != page.Surveys[1].ID) {
+				t.Errorf("filter %+v, limit 2 offset 1: total %d, %d rows", f, mid.Total, len(mid.Surveys))
+			}
+			past, err := p.svc.List(ctx, f, 10, page.Total+5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if past.Total != page.Total || len(past.Surveys) != 0 {
+				t.Errorf("filter %+v, offset past the end: total %d, %d rows", f, past.Total, len(past.Surveys))
+			}
 		}
 	}
 }
