@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/errs"
 	"github.com/csat/csat/graph/model"
@@ -42,12 +44,45 @@ var sortOf = map[model.SurveyOrderField]string{
 	model.SurveyOrderFieldRating:      db.SortRating,
 }
 
-func pageArgs(first *int, after *string, last *int, before *string, o *model.SurveyOrder) survey.PageArgs {
+func pageArgs(ctx context.Context, first *int, after *string, last *int, before *string, o *model.SurveyOrder) survey.PageArgs {
 	a := survey.PageArgs{First: first, After: str(after), Last: last, Before: str(before), Order: survey.NewestFirst}
 	if o != nil {
 		a.Order = survey.Order{Sort: sortOf[o.Field], Desc: o.Direction != model.OrderDirectionAsc}
 	}
+	// The flag behind the starting cursor costs a query: only when asked.
+	behind := "hasPreviousPage"
+	if last != nil {
+		behind = "hasNextPage"
+	}
+	a.SkipBehind = !selected(ctx, "pageInfo", behind)
 	return a
+}
+
+// selected reports whether the current field's selection asks for
+// path (a field, its subfield, ...), through fragments too.
+func selected(ctx context.Context, path ...string) bool {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || !graphql.HasOperationContext(ctx) {
+		return true // not inside a GraphQL field: assume everything is wanted
+	}
+	oc := graphql.GetOperationContext(ctx)
+	sel := fc.Field.Selections
+	for _, name := range path {
+		found := false
+		for _, f := range graphql.CollectFields(oc, sel, nil) {
+			if f.Name == name {
+				// Aliases may ask for a field twice: merge their selections.
+				if !found {
+					sel = nil
+				}
+				sel, found = append(sel, f.Selections...), true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func intakeOf(in model.ScheduleSurveyInput) survey.IntakeInput {

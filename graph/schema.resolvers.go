@@ -34,7 +34,7 @@ func (r *mutationResolver) CancelSurvey(ctx context.Context, id string) (*model.
 
 // Surveys is the resolver for the surveys field.
 func (r *queryResolver) Surveys(ctx context.Context, first *int, after *string, last *int, before *string, filter *model.SurveyFilter, orderBy *model.SurveyOrder) (*model.SurveyConnection, error) {
-	return model.NewConnection(r.Svc.PageSurveys(ctx, filterOf(filter), pageArgs(first, after, last, before, orderBy)))
+	return model.NewConnection(r.Svc.PageSurveys(ctx, filterOf(filter), pageArgs(ctx, first, after, last, before, orderBy)))
 }
 
 // Survey is the resolver for the survey field.

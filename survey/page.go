@@ -37,6 +37,11 @@ type PageArgs struct {
 	Last   *int
 	Before string
 	Order  Order
+	// SkipBehind: the caller does not use the flag of the side behind the
+	// page's starting cursor (HasPrevious reading forward after After,
+	// HasNext reading backward before Before), which costs a query of its
+	// own; it is left false. The flag of the side read towards is free.
+	SkipBehind bool
 }
 
 // Connection is one page of surveys with an opaque cursor per row.
@@ -158,12 +163,12 @@ func (s *Service) PageSurveys(ctx context.Context, f db.SurveyFilter, a PageArgs
 		// the side behind its starting cursor takes one index probe.
 		if k.FromEnd {
 			c.HasPrevious = more
-			if k.Before != nil {
+			if k.Before != nil && !a.SkipBehind {
 				c.HasNext, err = db.SurveysBeyond(ctx, idb, tenantID, f, k, *k.Before, true)
 			}
 		} else {
 			c.HasNext = more
-			if k.After != nil {
+			if k.After != nil && !a.SkipBehind {
 				c.HasPrevious, err = db.SurveysBeyond(ctx, idb, tenantID, f, k, *k.After, false)
 			}
 		}
