@@ -107,16 +107,22 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 		table, at = bun.Ident("survey_stats_daily"), bun.Ident("day")
 	}
 	sq := idb.NewSelect().TableExpr("? AS h", table).
-		ColumnExpr("width_bucket(h.?, ?::timestamptz[]) AS bucket", at, pgdialect.Array(bounds)).
 		ColumnExpr("sum(h.sent) AS sent, sum(h.r1) AS r1, sum(h.r2) AS r2, sum(h.r3) AS r3, sum(h.r4) AS r4, sum(h.r5) AS r5").
 		Where("h.tenant_id = ?", tenantID).
 		Where("h.dim = ?", dim).
-		Where("h.? >= ? AND h.? < ?", at, bounds[0], at, bounds[len(bounds)-1]).
-		GroupExpr("bucket")
+		Where("h.? >= ? AND h.? < ?", at, bounds[0], at, bounds[len(bounds)-1])
+	if len(bounds) == 2 {
+		// One bucket (totals, breakdowns): every row in range is in it, so
+		// nothing to bucket and one grouping key less.
+		sq = sq.ColumnExpr("1 AS bucket")
+	} else {
+		sq = sq.ColumnExpr("width_bucket(h.?, ?::timestamptz[]) AS bucket", at, pgdialect.Array(bounds)).GroupExpr("bucket")
+	}
 	if q.GroupBy != "" && key == "" {
 		return sq.ColumnExpr("h.dim_key AS key").GroupExpr("h.dim_key")
 	}
-	sq = sq.ColumnExpr("? AS key", key)
+	// Without a GROUP BY an empty range still gives a row: keep it absent.
+	sq = sq.ColumnExpr("? AS key", key).Having("count(*) > 0")
 	if dim != "all" {
 		sq = sq.Where("h.dim_key = ?", key)
 	}
