@@ -7,8 +7,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/99designs/gqlgen/client"
 	"github.com/uptrace/bun"
 
+	"github.com/csat/csat/graph"
+	"github.com/csat/csat/survey"
 	"github.com/csat/csat/testenv"
 )
 
@@ -34,13 +37,26 @@ func TestPageInfoProbeOnlyWhenAsked(t *testing.T) {
 	for i := range 5 {
 		intake(t, s, tenantID, fmt.Sprintf("conv-%d", i))
 	}
+	// A GraphQL handler of its own over the service's pool, with the counter.
 	probes := &probeCounter{}
-	s.App.DB.AddQueryHook(probes)
-	first := mustGQL(t, s, key, `{ surveys(first: 2) { pageInfo { endCursor } } }`, nil)
+	svc := &survey.Service{DB: s.App.DB.WithQueryHook(probes), Jobs: s.App.Svc.Jobs}
+	c := client.New(graph.NewHandler(graph.Options{Svc: svc, Auth: s.App.Tenants}), client.Path("/graphql"), client.AddHeader("X-API-Key", key))
+	post := func(t *testing.T, query string, vars map[string]any) map[string]any {
+		t.Helper()
+		var out map[string]any
+		var opts []client.Option
+		for k, v := range vars {
+			opts = append(opts, client.Var(k, v))
+		}
+		if err := c.Post(query, &out, opts...); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return out
+	}
+	first := post(t, `{ surveys(first: 2) { pageInfo { endCursor } } }`, nil)
 	after := dig(first, "surveys", "pageInfo", "endCursor").(string)
-	last := mustGQL(t, s, key, `{ surveys(last: 2) { pageInfo { startCursor } } }`, nil)
+	last := post(t, `{ surveys(last: 2) { pageInfo { startCursor } } }`, nil)
 	beforeLast := dig(last, "surveys", "pageInfo", "startCursor").(string)
-	probes.n.Store(0)
 
 	cases := []struct {
 		name, query string
@@ -61,21 +77,21 @@ func TestPageInfoProbeOnlyWhenAsked(t *testing.T) {
 		{"backward-asked", `query($c: String) { surveys(last: 2, before: $c) { pageInfo { hasNextPage } } }`,
 			[]string{"surveys", "pageInfo", "hasNextPage"}, true, 1},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
 			cur := after
-			if strings.HasPrefix(c.name, "backward") {
+			if strings.HasPrefix(tc.name, "backward") {
 				cur = beforeLast
 			}
 			probes.n.Store(0)
-			d := mustGQL(t, s, key, c.query, map[string]any{"c": cur})
-			if c.path != nil {
-				if got := dig(d, c.path...); got != c.want {
-					t.Errorf("%s = %v, want %v", strings.Join(c.path, "."), got, c.want)
+			d := post(t, tc.query, map[string]any{"c": cur})
+			if tc.path != nil {
+				if got := dig(d, tc.path...); got != tc.want {
+					t.Errorf("%s = %v, want %v", strings.Join(tc.path, "."), got, tc.want)
 				}
 			}
-			if n := probes.n.Load(); n != c.probes {
-				t.Errorf("%d probe queries, want %d", n, c.probes)
+			if n := probes.n.Load(); n != tc.probes {
+				t.Errorf("%d probe queries, want %d", n, tc.probes)
 			}
 		})
 	}
