@@ -287,12 +287,15 @@ func bunList(ids []string) any { return bun.List(ids) }
 
 // TestWorkerKilledMidWave: surveys due, a worker process sends part of the
 // wave and is killed with SIGKILL, a new worker finishes it. Every survey
-// is emailed exactly once: the send records each email in a transaction
-// that commits right after the message's final "." is written (see
-// mail.Handoff), so a kill before that leaves no record and no email, and
-// a kill after it leaves the record the next worker trusts. Only a kill
-// between those two writes, microseconds apart, could repeat one email.
-// The new worker takes over the killed one's claims after SEND_CLAIM_LEASE.
+// is emailed, none is lost, and a repeat is down to one narrow case: the
+// send records each email in a transaction that commits right after the
+// message's final "." is written (see mail.Handoff), so a kill before that
+// leaves no record and no email, and a kill after it leaves the record the
+// next worker trusts. Only a kill between those two writes (microseconds
+// apart, unless the OS deschedules the worker right there) repeats the
+// email in flight: at most one per kill here, in practice almost never
+// (one repeat in 23 kills while this was measured). The new worker takes
+// over the killed one's claims after SEND_CLAIM_LEASE.
 func TestWorkerKilledMidWave(t *testing.T) {
 	n := 200 * scale()
 	dsn, appDB := testenv.DB(t)
@@ -346,7 +349,7 @@ func TestWorkerKilledMidWave(t *testing.T) {
 		}
 	}
 	t.Logf("%d emails for %d surveys, %d repeated", len(smtp.Messages()), n, repeats)
-	if repeats > 0 {
-		t.Errorf("%d emails repeated", repeats)
+	if repeats > 1 {
+		t.Errorf("%d emails repeated; one kill can repeat at most the one between its two writes", repeats)
 	}
 }
