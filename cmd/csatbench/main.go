@@ -506,8 +506,14 @@ func machine() string {
 			}
 		}
 	}
-	return fmt.Sprintf("%d cores (%s), %s/%s, %s, Postgres and Redis on the same host; shared with other engineers' builds and tests while measured",
-		runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	load := "unknown"
+	if bs, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(bs)); len(f) > 0 {
+			load = f[0]
+		}
+	}
+	return fmt.Sprintf("%d cores (%s), %s/%s, %s, Postgres and Redis on the same host; load average %s when the run started",
+		runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version(), load)
 }
 
 func printTable(w io.Writer, r report) {
