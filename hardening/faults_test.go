@@ -294,7 +294,7 @@ func bunList(ids []string) any { return bun.List(ids) }
 // next worker trusts. Only a kill between those two writes (microseconds
 // apart, unless the OS deschedules the worker right there) repeats the
 // email in flight: at most one per kill here, in practice almost never
-// (one repeat in 19 kills while this was measured). The new worker takes
+// (one repeat in 20 kills while this was measured). The new worker takes
 // over the killed one's claims after SEND_CLAIM_LEASE.
 func TestWorkerKilledMidWave(t *testing.T) {
 	n := 200 * scale()
