@@ -101,29 +101,16 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	for d, v := range q.dims() {
 		dim, key = d, v
 	}
-	start, end := bounds[0], bounds[len(bounds)-1]
-	sq := idb.NewSelect().
-		ColumnExpr("sum(h.sent) AS sent, sum(h.r1) AS r1, sum(h.r2) AS r2, sum(h.r3) AS r3, sum(h.r4) AS r4, sum(h.r5) AS r5").
-		Where("h.tenant_id = ?", tenantID).
-		Where("h.dim = ?", dim)
-	// Bounds on whole UTC days read the daily rollup (24x fewer rows); one
-	// bucket spanning whole UTC months reads those months' rows and the
-	// days at either end (a year by agent: ~780 rows instead of ~20,000).
+	// Bounds on whole UTC days read the daily rollup (24x fewer rows).
 	table, at := bun.Ident("survey_stats_hourly"), bun.Ident("hour")
 	if wholeUTCDays(bounds) {
 		table, at = bun.Ident("survey_stats_daily"), bun.Ident("day")
 	}
-	if m0, m1, ok := wholeMonthsWithin(start, end); ok && len(bounds) == 2 {
-		const cols = "tenant_id, dim, dim_key, sent, r1, r2, r3, r4, r5"
-		months := idb.NewSelect().TableExpr("survey_stats_monthly").ColumnExpr(cols).
-			Where("tenant_id = ? AND dim = ? AND month >= ? AND month < ?", tenantID, dim, m0, m1)
-		days := idb.NewSelect().TableExpr("survey_stats_daily").ColumnExpr(cols).
-			Where("tenant_id = ? AND dim = ?", tenantID, dim).
-			Where("((day >= ? AND day < ?) OR (day >= ? AND day < ?))", start, m0, m1, end)
-		sq = sq.TableExpr("(?) AS h", months.UnionAll(days))
-	} else {
-		sq = sq.TableExpr("? AS h", table).Where("h.? >= ? AND h.? < ?", at, start, at, end)
-	}
+	sq := idb.NewSelect().TableExpr("? AS h", table).
+		ColumnExpr("sum(h.sent) AS sent, sum(h.r1) AS r1, sum(h.r2) AS r2, sum(h.r3) AS r3, sum(h.r4) AS r4, sum(h.r5) AS r5").
+		Where("h.tenant_id = ?", tenantID).
+		Where("h.dim = ?", dim).
+		Where("h.? >= ? AND h.? < ?", at, bounds[0], at, bounds[len(bounds)-1])
 	if len(bounds) == 2 {
 		// One bucket (totals, breakdowns): every row in range is in it, so
 		// nothing to bucket and one grouping key less.
@@ -140,22 +127,6 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 		sq = sq.Where("h.dim_key = ?", key)
 	}
 	return sq
-}
-
-// wholeMonthsWithin returns the whole UTC months inside [start, end), both
-// UTC midnights: from the first month start at or after start to the month
-// start at or before end; ok is false when there is none.
-func wholeMonthsWithin(start, end time.Time) (m0, m1 time.Time, ok bool) {
-	if !wholeUTCDays([]time.Time{start, end}) {
-		return m0, m1, false
-	}
-	start, end = start.UTC(), end.UTC()
-	m0 = time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if m0.Before(start) {
-		m0 = m0.AddDate(0, 1, 0)
-	}
-	m1 = time.Date(end.Year(), end.Month(), 1, 0, 0, 0, 0, time.UTC)
-	return m0, m1, m0.Before(m1)
 }
 
 // wholeUTCDays reports whether every bound is a UTC midnight.
