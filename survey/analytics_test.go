@@ -199,6 +199,25 @@ func assertRollupMatches(t *testing.T, bdb *bun.DB) {
 	for _, d := range diff {
 		t.Errorf("%s %s=%q %s: rollup [%s], recount [%s]", d.Tenant, d.Dim, d.Key, d.Hour.UTC().Format(time.RFC3339), d.Rollup, d.Count)
 	}
+	// The daily rollup adds up the hourly one.
+	var n int
+	err = bdb.NewRaw(`SELECT count(*) FROM (
+			SELECT tenant_id, dim, dim_key, day, sent, r1, r2, r3, r4, r5 FROM survey_stats_daily
+			WHERE (sent, r1, r2, r3, r4, r5) <> (0, 0, 0, 0, 0, 0)) c
+		FULL JOIN (
+			SELECT tenant_id, dim, dim_key, date_trunc('day', hour, 'UTC') AS day,
+			       sum(sent) AS sent, sum(r1) AS r1, sum(r2) AS r2, sum(r3) AS r3, sum(r4) AS r4, sum(r5) AS r5
+			FROM survey_stats_hourly GROUP BY 1, 2, 3, 4
+			HAVING (sum(sent), sum(r1), sum(r2), sum(r3), sum(r4), sum(r5)) <> (0, 0, 0, 0, 0, 0)) f
+		USING (tenant_id, dim, dim_key, day)
+		WHERE (c.sent, c.r1, c.r2, c.r3, c.r4, c.r5) IS DISTINCT FROM (f.sent, f.r1, f.r2, f.r3, f.r4, f.r5)`).
+		Scan(context.Background(), &n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("survey_stats_daily: %d rows differ from survey_stats_hourly added up", n)
+	}
 	var rows, surveys int
 	_ = bdb.NewRaw("SELECT count(*) FROM survey_stats_hourly").Scan(context.Background(), &rows)
 	_ = bdb.NewRaw("SELECT count(*) FROM surveys WHERE sent_at IS NOT NULL").Scan(context.Background(), &surveys)
