@@ -36,14 +36,10 @@ func ClaimableDue(ctx context.Context, tx bun.Tx, tenantID, except string, befor
 // Claim gives each survey of ids the token hash at the same index and a
 // send claim taken at the given time.
 func Claim(ctx context.Context, tx bun.Tx, tenantID string, ids []string, hashes [][]byte, at time.Time) error {
-	hexes := make([]string, len(hashes))
-	for i, h := range hashes {
-		hexes[i] = hex.EncodeToString(h)
-	}
 	_, err := tx.NewRaw(`UPDATE surveys AS s SET token_hash = decode(v.h, 'hex'), claimed_at = ?, updated_at = ?
 		FROM unnest(?::text[], ?::text[]) AS v (id, h)
 		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = 'pending'`,
-		at, at, pgdialect.Array(ids), pgdialect.Array(hexes), tenantID).Exec(ctx)
+		at, at, pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), tenantID).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("claim surveys: %w", err)
 	}
@@ -73,34 +69,23 @@ func ReleaseClaims(ctx context.Context, idb bun.IDB, tenantID string, ids []stri
 	if len(ids) == 0 {
 		return nil
 	}
-	hexes := make([]string, len(hashes))
-	for i, h := range hashes {
-		hexes[i] = hex.EncodeToString(h)
-	}
 	_, err := idb.NewRaw(`UPDATE surveys AS s SET claimed_at = NULL, handed_at = NULL, updated_at = now()
 		FROM unnest(?::text[], ?::text[]) AS v (id, h)
 		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = 'pending' AND s.token_hash = decode(v.h, 'hex')`,
-		pgdialect.Array(ids), pgdialect.Array(hexes), tenantID).Exec(ctx)
+		pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), tenantID).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("release send claims: %w", err)
 	}
 	return nil
 }
 
-// FinishHanded marks the tenant's pending surveys of ids whose email was
-// handed over as sent at their handoff time, and returns them.
-func FinishHanded(ctx context.Context, idb bun.IDB, tenantID string, ids []string, now time.Time) ([]Survey, error) {
-	var out []Survey
-	if len(ids) == 0 {
-		return out, nil
+// hexAll hex-encodes hashes for a text[] parameter (decoded in SQL).
+func hexAll(hashes [][]byte) []string {
+	out := make([]string, len(hashes))
+	for i, h := range hashes {
+		out[i] = hex.EncodeToString(h)
 	}
-	err := idb.NewRaw(`UPDATE surveys SET status = 'sent', sent_at = handed_at, updated_at = ?
-		WHERE tenant_id = ? AND id IN (?) AND status = 'pending' AND handed_at IS NOT NULL
-		RETURNING *`, now, tenantID, bun.List(ids)).Scan(ctx, &out)
-	if err != nil {
-		return nil, fmt.Errorf("mark surveys sent: %w", err)
-	}
-	return out, nil
+	return out
 }
 
 // UnsubscribedAmong returns which of these addresses opted out of the

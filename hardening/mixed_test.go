@@ -276,33 +276,32 @@ func (m *mix) pickLink(r *rand.Rand) (link, bool) {
 }
 
 func (m *mix) rate(r *rand.Rand) {
-	l, ok := m.pickLink(r)
-	if !ok {
-		return
-	}
-	rating := ratingFor(l.to)
-	var out struct {
-		Status string
-		Rating int
-	}
-	if m.do(r, "rate", "GET", fmt.Sprintf("/api/v1/csat/rate?token=%s&rating=%d", url.QueryEscape(l.token), rating), nil, 200, &out) {
-		m.recordRating(l.to, "rate", out.Status, out.Rating, rating)
-	}
+	m.answer(r, "rate", func(l link, rating int) (string, string, any) {
+		return "GET", fmt.Sprintf("/api/v1/csat/rate?token=%s&rating=%d", url.QueryEscape(l.token), rating), nil
+	})
 }
 
 func (m *mix) submit(r *rand.Rand) {
+	m.answer(r, "submit", func(l link, rating int) (string, string, any) {
+		return "POST", "/api/v1/csat/" + url.PathEscape(l.token) + "/submit", map[string]any{"rating": rating, "feedback": "mixed traffic"}
+	})
+}
+
+// answer rates an emailed link through one public endpoint (req builds its
+// method, path and body) and records the acknowledged rating.
+func (m *mix) answer(r *rand.Rand, op string, req func(l link, rating int) (method, path string, body any)) {
 	l, ok := m.pickLink(r)
 	if !ok {
 		return
 	}
 	rating := ratingFor(l.to)
+	method, path, body := req(l, rating)
 	var out struct {
 		Status string
 		Rating int
 	}
-	if m.do(r, "submit", "POST", "/api/v1/csat/"+url.PathEscape(l.token)+"/submit",
-		map[string]any{"rating": rating, "feedback": "mixed traffic"}, 200, &out) {
-		m.recordRating(l.to, "submit", out.Status, out.Rating, rating)
+	if m.do(r, op, method, path, body, 200, &out) {
+		m.recordRating(l.to, op, out.Status, out.Rating, rating)
 	}
 }
 

@@ -94,7 +94,7 @@ func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutc
 	// (a worker shutting down): those emails are out.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.finishHanded(fctx, tenantID, b); err != nil {
+	if err := s.recordSent(fctx, tenantID, b); err != nil {
 		// The handoffs are committed: the next claim finishes them.
 		return OutcomeNoop, err
 	}
@@ -127,7 +127,7 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 	if err != nil {
 		return b, err
 	}
-	if pre.Status != db.StatusPending || pre.ClaimedAt != nil && pre.ClaimedAt.After(s.now().Add(-s.claimLease())) {
+	if !sendable(pre, s.now().Add(-s.claimLease())) {
 		return b, nil // handled, or being handled
 	}
 	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
@@ -142,7 +142,7 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 		now := s.now()
 		b.at = now
 		stale := now.Add(-s.claimLease())
-		if own.Status != db.StatusPending || own.ClaimedAt != nil && own.ClaimedAt.After(stale) {
+		if !sendable(own, stale) {
 			return nil // handled, or being handled
 		}
 		if now.Before(own.ScheduledFor.Add(-dueSlack)) {
@@ -320,9 +320,9 @@ func (s *Service) release(ctx context.Context, tenantID string, cs []*claim) {
 	}
 }
 
-// finishHanded marks the surveys whose email was handed over sent, emits
+// recordSent marks the surveys whose email was handed over sent, emits
 // their events and schedules their expiry.
-func (s *Service) finishHanded(ctx context.Context, tenantID string, b *sendBatch) error {
+func (s *Service) recordSent(ctx context.Context, tenantID string, b *sendBatch) error {
 	var ids []string
 	for _, c := range b.claims {
 		if c.handed {
@@ -335,7 +335,11 @@ func (s *Service) finishHanded(ctx context.Context, tenantID string, b *sendBatc
 	var done []db.Survey
 	err := s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
 		var err error
-		if done, err = db.FinishHanded(ctx, tx, tenantID, ids, s.now()); err != nil {
+		sent := make([]string, len(ids))
+		for i := range sent {
+			sent[i] = db.StatusSent
+		}
+		if done, err = db.EndPending(ctx, tx, tenantID, ids, sent, s.now()); err != nil {
 			return err
 		}
 		for i := range done {
@@ -353,6 +357,12 @@ func (s *Service) finishHanded(ctx context.Context, tenantID string, b *sendBatc
 		}
 	}
 	return nil
+}
+
+// sendable reports whether a send may claim sv: pending, and not claimed by
+// another send since stale (an older claim has lapsed).
+func sendable(sv *db.Survey, stale time.Time) bool {
+	return sv.Status == db.StatusPending && (sv.ClaimedAt == nil || !sv.ClaimedAt.After(stale))
 }
 
 // finishHanded turns a pending survey whose email was handed over into the

@@ -192,22 +192,36 @@ func (x *session) Mail(from string, _ *smtp.MailOptions) error {
 	return nil
 }
 func (x *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	x.s.mu.Lock()
-	gate := x.s.gate
-	if gate != nil && gate.atRcpt {
-		x.s.held++
-	}
-	x.s.mu.Unlock()
-	if gate != nil && gate.atRcpt {
-		<-gate.open
-		x.s.mu.Lock()
-		x.s.held--
-		x.s.mu.Unlock()
-		if !gate.deliver {
-			return &smtp.SMTPError{Code: 451, Message: "try again later"}
-		}
+	if err := x.s.pass(true); err != nil {
+		return err
 	}
 	x.to = append(x.to, to)
+	return nil
+}
+
+// pass waits at a gate set for this step (RCPT when atRcpt, else DATA),
+// counting the held message, and returns the refusal when it opens with
+// deliver false.
+func (s *SMTPServer) pass(atRcpt bool) error {
+	s.mu.Lock()
+	gate := s.gate
+	if gate != nil && gate.atRcpt != atRcpt {
+		gate = nil
+	}
+	if gate != nil {
+		s.held++
+	}
+	s.mu.Unlock()
+	if gate == nil {
+		return nil
+	}
+	<-gate.open
+	s.mu.Lock()
+	s.held--
+	s.mu.Unlock()
+	if !gate.deliver {
+		return &smtp.SMTPError{Code: 451, Message: "try again later"}
+	}
 	return nil
 }
 
@@ -216,24 +230,12 @@ func (x *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if err := x.s.pass(false); err != nil {
+		return err
+	}
 	x.s.mu.Lock()
-	fail, gate := x.s.fail, x.s.gate
-	if gate != nil && gate.atRcpt {
-		gate = nil
-	}
-	if gate != nil {
-		x.s.held++
-	}
+	fail := x.s.fail
 	x.s.mu.Unlock()
-	if gate != nil {
-		<-gate.open
-		x.s.mu.Lock()
-		x.s.held--
-		x.s.mu.Unlock()
-		if !gate.deliver {
-			return &smtp.SMTPError{Code: 451, Message: "try again later"}
-		}
-	}
 	for _, to := range x.to {
 		if fail != nil && fail(to) {
 			return &smtp.SMTPError{Code: 451, Message: "try again later"}
