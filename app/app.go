@@ -236,6 +236,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
+	// Every role writes surveys, so every process folds its analytics
+	// deltas (stopped with the sweep, after a last fold).
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Svc.RunFolds(sweepCtx, a.Cfg.AnalyticsFoldInterval) }()
 	if a.Cfg.Role != RoleAPI {
 		worker = jobs.NewServer(a.RedisOp, jobs.ServerConfig{
 			Concurrency: a.Cfg.WorkerConcurrency, ShutdownTimeout: a.Cfg.ShutdownTimeout, Log: a.Log,

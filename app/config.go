@@ -33,6 +33,9 @@ type Config struct {
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
 	SendClaimLease    time.Duration // how long a send's claim keeps other workers off a survey
+	// AnalyticsFoldInterval is how often a process folds the analytics
+	// deltas it wrote into the rollups (ANALYTICS_FOLD_INTERVAL).
+	AnalyticsFoldInterval time.Duration
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request headers (HTTP_READ_HEADER_TIMEOUT): a slow-header client
 	// (slowloris) holds a connection at most this long.
@@ -88,6 +91,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.SendClaimLease, err = duration(env("SEND_CLAIM_LEASE", "30s")); err != nil || c.SendClaimLease < 5*time.Second {
 		return c, bad("SEND_CLAIM_LEASE", errors.Join(err, errors.New("want at least 5s")))
+	}
+	if c.AnalyticsFoldInterval, err = duration(env("ANALYTICS_FOLD_INTERVAL", "250ms")); err != nil || c.AnalyticsFoldInterval < 10*time.Millisecond {
+		return c, bad("ANALYTICS_FOLD_INTERVAL", errors.Join(err, errors.New("want at least 10ms")))
 	}
 	if c.ReadHeaderTimeout, err = duration(env("HTTP_READ_HEADER_TIMEOUT", "10s")); err != nil {
 		return c, bad("HTTP_READ_HEADER_TIMEOUT", err)

@@ -55,11 +55,13 @@ func RecountSurveys(ctx context.Context, idb bun.IDB) error {
 	return nil
 }
 
-// RebuildSurveyStats recomputes the hourly and daily analytics rollups from the
-// surveys table (the same INSERT..SELECT as its migration's backfill), for
-// after a bulk load that bypassed the trigger.
+// RebuildSurveyStats recomputes the hourly, daily and monthly analytics
+// rollups from the surveys table (the same INSERT..SELECT as its migration's
+// backfill), for after a bulk load that bypassed the trigger. Deltas not
+// folded yet are counted in the rebuild, so they go.
 func RebuildSurveyStats(ctx context.Context, idb bun.IDB) error {
 	_, err := idb.ExecContext(ctx, `
+		DELETE FROM survey_stat_deltas;
 		DELETE FROM survey_stats_hourly;
 		INSERT INTO survey_stats_hourly (tenant_id, dim, dim_key, hour, sent, r1, r2, r3, r4, r5)
 		SELECT s.tenant_id, d.dim, d.dim_key, date_trunc('hour', s.sent_at, 'UTC'), count(*),
@@ -74,7 +76,11 @@ func RebuildSurveyStats(ctx context.Context, idb bun.IDB) error {
 		DELETE FROM survey_stats_daily;
 		INSERT INTO survey_stats_daily (tenant_id, dim, dim_key, day, sent, r1, r2, r3, r4, r5)
 		SELECT tenant_id, dim, dim_key, date_trunc('day', hour, 'UTC'), sum(sent), sum(r1), sum(r2), sum(r3), sum(r4), sum(r5)
-		FROM survey_stats_hourly GROUP BY 1, 2, 3, 4`)
+		FROM survey_stats_hourly GROUP BY 1, 2, 3, 4;
+		DELETE FROM survey_stats_monthly;
+		INSERT INTO survey_stats_monthly (tenant_id, dim, dim_key, month, sent, r1, r2, r3, r4, r5)
+		SELECT tenant_id, dim, dim_key, date_trunc('month', day, 'UTC'), sum(sent), sum(r1), sum(r2), sum(r3), sum(r4), sum(r5)
+		FROM survey_stats_daily GROUP BY 1, 2, 3, 4`)
 	if err != nil {
 		return fmt.Errorf("rebuild survey stats: %w", err)
 	}

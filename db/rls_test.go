@@ -125,7 +125,7 @@ func seedTwoTenants(t *testing.T) *twoTenants {
 	admin := testenv.Admin(t, dsn)
 	ctx := context.Background()
 	f := &twoTenants{admin: admin, app: app, unboundCtx: ctx,
-		tenantTables: []string{"api_keys", "csat_configs", "surveys", "survey_clicks", "survey_stats_hourly"}}
+		tenantTables: []string{"api_keys", "csat_configs", "surveys", "survey_clicks", "survey_stats_hourly", "survey_stat_deltas"}}
 	now := time.Now().UTC()
 	seed := func(name string) (string, db.Survey, []byte) {
 		tn := &db.Tenant{ID: secret.ID("ten_"), Name: name}
@@ -144,6 +144,14 @@ func seedTwoTenants(t *testing.T) *twoTenants {
 			t.Fatal(err)
 		}
 		if _, err := db.RecordClick(ctx, admin, tn.ID, sv.ID, 5, now, now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		// The sent survey is folded into the rollups; its rating waits in
+		// the deltas.
+		if _, err := db.FoldStats(db.WithTenant(ctx, tn.ID), app, tn.ID, 100); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.NewRaw("UPDATE surveys SET rating = 5 WHERE tenant_id = ? AND id = ?", tn.ID, sv.ID).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
 		return tn.ID, sv, hash

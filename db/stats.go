@@ -101,32 +101,109 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	for d, v := range q.dims() {
 		dim, key = d, v
 	}
-	// Bounds on whole UTC days read the daily rollup (24x fewer rows).
-	table, at := bun.Ident("survey_stats_hourly"), bun.Ident("hour")
+	start, end := bounds[0], bounds[len(bounds)-1]
+	// Bounds on whole UTC days read the daily rollup (24x fewer rows); one
+	// bucket spanning whole UTC months reads those months' rows and the
+	// days at either end (a year by agent: ~780 rows instead of ~20,000).
+	// Whatever the rollups do not hold yet is in the deltas, read in the
+	// same statement (one snapshot: a fold moves rows from one to the
+	// other atomically).
+	grain := "hour"
 	if wholeUTCDays(bounds) {
-		table, at = bun.Ident("survey_stats_daily"), bun.Ident("day")
+		grain = "day"
 	}
-	sq := idb.NewSelect().TableExpr("? AS h", table).
-		ColumnExpr("sum(h.sent) AS sent, sum(h.r1) AS r1, sum(h.r2) AS r2, sum(h.r3) AS r3, sum(h.r4) AS r4, sum(h.r5) AS r5").
-		Where("h.tenant_id = ?", tenantID).
-		Where("h.dim = ?", dim).
-		Where("h.? >= ? AND h.? < ?", at, bounds[0], at, bounds[len(bounds)-1])
+	var rows *bun.SelectQuery
+	if m0, m1, ok := wholeMonthsWithin(start, end); ok && len(bounds) == 2 {
+		rows = rollupRows(idb, "month", tenantID, dim, key, m0, m1).
+			UnionAll(rollupRows(idb, "day", tenantID, dim, key, start, m0)).
+			UnionAll(rollupRows(idb, "day", tenantID, dim, key, m1, end))
+	} else {
+		rows = rollupRows(idb, grain, tenantID, dim, key, start, end)
+	}
+	rows = rows.UnionAll(deltaRows(idb, tenantID, dim, key, start, end))
+	sq := idb.NewSelect().TableExpr("(?) AS h", rows).
+		ColumnExpr("sum(h.sent) AS sent, sum(h.r1) AS r1, sum(h.r2) AS r2, sum(h.r3) AS r3, sum(h.r4) AS r4, sum(h.r5) AS r5")
 	if len(bounds) == 2 {
 		// One bucket (totals, breakdowns): every row in range is in it, so
 		// nothing to bucket and one grouping key less.
 		sq = sq.ColumnExpr("1 AS bucket")
 	} else {
-		sq = sq.ColumnExpr("width_bucket(h.?, ?::timestamptz[]) AS bucket", at, pgdialect.Array(bounds)).GroupExpr("bucket")
+		// Edges are whole hours (days): bucketing a delta's sent_at is
+		// bucketing its hour (day).
+		sq = sq.ColumnExpr("width_bucket(h.at, ?::timestamptz[]) AS bucket", pgdialect.Array(bounds)).GroupExpr("bucket")
 	}
 	if q.GroupBy != "" && key == "" {
 		return sq.ColumnExpr("h.dim_key AS key").GroupExpr("h.dim_key")
 	}
 	// Without a GROUP BY an empty range still gives a row: keep it absent.
-	sq = sq.ColumnExpr("? AS key", key).Having("count(*) > 0")
-	if dim != "all" {
-		sq = sq.Where("h.dim_key = ?", key)
+	return sq.ColumnExpr("? AS key", key).Having("count(*) > 0")
+}
+
+// rollupTables maps a grain to its rollup table and time column.
+var rollupTables = map[string][2]string{
+	"hour":  {"survey_stats_hourly", "hour"},
+	"day":   {"survey_stats_daily", "day"},
+	"month": {"survey_stats_monthly", "month"},
+}
+
+// rollupRows selects one dimension's rows of a rollup in [from, to), as
+// (at, dim_key, sent, r1..r5); only key's when key is set.
+func rollupRows(idb bun.IDB, grain, tenantID, dim, key string, from, to time.Time) *bun.SelectQuery {
+	t := rollupTables[grain]
+	q := idb.NewSelect().TableExpr("? AS r", bun.Ident(t[0])).
+		ColumnExpr("r.? AS at, r.dim_key, r.sent, r.r1, r.r2, r.r3, r.r4, r.r5", bun.Ident(t[1])).
+		Where("r.tenant_id = ? AND r.dim = ?", tenantID, dim).
+		Where("r.? >= ? AND r.? < ?", bun.Ident(t[1]), from, bun.Ident(t[1]), to)
+	if key != "" {
+		q = q.Where("r.dim_key = ?", key)
 	}
-	return sq
+	return q
+}
+
+// deltaKey is a dimension's key column in survey_stat_deltas.
+var deltaKey = map[string]string{"all": "''", DimAgent: "d.agent_id", DimTeam: "d.team_id", DimChannel: "d.channel"}
+
+// deltaRows selects the deltas not folded into the rollups yet, sent in
+// [from, to), in rollupRows' shape.
+func deltaRows(idb bun.IDB, tenantID, dim, key string, from, to time.Time) *bun.SelectQuery {
+	col := bun.Safe(deltaKey[dim])
+	q := idb.NewSelect().TableExpr("survey_stat_deltas AS d").
+		ColumnExpr("d.sent_at AS at, ? AS dim_key, d.sign::int AS sent", col).
+		ColumnExpr("CASE WHEN d.rating = 1 THEN d.sign::int ELSE 0 END AS r1, CASE WHEN d.rating = 2 THEN d.sign::int ELSE 0 END AS r2").
+		ColumnExpr("CASE WHEN d.rating = 3 THEN d.sign::int ELSE 0 END AS r3, CASE WHEN d.rating = 4 THEN d.sign::int ELSE 0 END AS r4").
+		ColumnExpr("CASE WHEN d.rating = 5 THEN d.sign::int ELSE 0 END AS r5").
+		Where("d.tenant_id = ? AND d.sent_at >= ? AND d.sent_at < ?", tenantID, from, to)
+	if key != "" {
+		q = q.Where("? = ?", col, key)
+	}
+	return q
+}
+
+// FoldStats moves up to limit of the tenant's rollup deltas into the rollups
+// (survey_stats_fold) and returns how many it moved: fewer than limit when
+// none are left, or 0 when another folder holds the tenant.
+func FoldStats(ctx context.Context, idb bun.IDB, tenantID string, limit int) (int, error) {
+	var n int
+	if err := idb.NewRaw("SELECT survey_stats_fold(?, ?)", tenantID, limit).Scan(ctx, &n); err != nil {
+		return 0, fmt.Errorf("fold stats: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+// wholeMonthsWithin returns the whole UTC months inside [start, end), both
+// UTC midnights: from the first month start at or after start to the month
+// start at or before end; ok is false when there is none.
+func wholeMonthsWithin(start, end time.Time) (m0, m1 time.Time, ok bool) {
+	if !wholeUTCDays([]time.Time{start, end}) {
+		return m0, m1, false
+	}
+	start, end = start.UTC(), end.UTC()
+	m0 = time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if m0.Before(start) {
+		m0 = m0.AddDate(0, 1, 0)
+	}
+	m1 = time.Date(end.Year(), end.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return m0, m1, m0.Before(m1)
 }
 
 // wholeUTCDays reports whether every bound is a UTC midnight.

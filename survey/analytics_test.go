@@ -159,11 +159,31 @@ func TestRollupMatchesRecount(t *testing.T) {
 	if _, err := p.db.ExecContext(context.Background(), "DELETE FROM surveys WHERE id IN (SELECT id FROM surveys WHERE rating IS NOT NULL LIMIT 5)"); err != nil {
 		t.Fatal(err)
 	}
+	// Nothing folded yet (no folder runs here): the deltas carry it all.
+	var pending int
+	if err := p.db.NewRaw("SELECT count(*) FROM survey_stat_deltas").Scan(context.Background(), &pending); err != nil || pending == 0 {
+		t.Fatalf("want pending deltas before folding: %d, %v", pending, err)
+	}
+	assertRollupMatches(t, p.db)
+	// Folded, in batches, the rollups alone hold the same.
+	ids, err := db.ListTenantIDs(context.Background(), p.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if err := p.svc.FoldStats(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.db.NewRaw("SELECT count(*) FROM survey_stat_deltas").Scan(context.Background(), &pending); err != nil || pending != 0 {
+		t.Fatalf("%d deltas left after folding every tenant (%v)", pending, err)
+	}
 	assertRollupMatches(t, p.db)
 	assertDailyMatchesHourly(t, p.db)
 }
 
-// assertRollupMatches compares every non-zero rollup row with a recount.
+// assertRollupMatches compares every non-zero hourly rollup row, with the
+// deltas not folded yet added, with a recount.
 func assertRollupMatches(t *testing.T, bdb *bun.DB) {
 	t.Helper()
 	var diff []struct {
@@ -184,9 +204,20 @@ func assertRollupMatches(t *testing.T, bdb *bun.DB) {
 			FROM surveys s CROSS JOIN LATERAL (VALUES ('all', ''), ('agent', coalesce(s.agent_id, '')),
 				('team', coalesce(s.team_id, '')), ('channel', coalesce(s.channel, ''))) AS d (dim, dim_key)
 			WHERE s.sent_at IS NOT NULL GROUP BY 1, 2, 3, 4),
+		deltas AS (
+			SELECT x.tenant_id, k.dim, k.dim_key, date_trunc('hour', x.sent_at, 'UTC') AS hour, x.sign::int AS sent,
+			       CASE WHEN x.rating = 1 THEN x.sign ELSE 0 END AS r1, CASE WHEN x.rating = 2 THEN x.sign ELSE 0 END AS r2,
+			       CASE WHEN x.rating = 3 THEN x.sign ELSE 0 END AS r3, CASE WHEN x.rating = 4 THEN x.sign ELSE 0 END AS r4,
+			       CASE WHEN x.rating = 5 THEN x.sign ELSE 0 END AS r5
+			FROM survey_stat_deltas x CROSS JOIN LATERAL (VALUES ('all', ''), ('agent', x.agent_id),
+				('team', x.team_id), ('channel', x.channel)) AS k (dim, dim_key)),
 		rollup AS (
-			SELECT tenant_id, dim, dim_key, hour, sent, r1, r2, r3, r4, r5 FROM survey_stats_hourly
-			WHERE (sent, r1, r2, r3, r4, r5) <> (0, 0, 0, 0, 0, 0))
+			SELECT tenant_id, dim, dim_key, hour, sum(sent)::int AS sent, sum(r1)::int AS r1, sum(r2)::int AS r2,
+			       sum(r3)::int AS r3, sum(r4)::int AS r4, sum(r5)::int AS r5
+			FROM (SELECT tenant_id, dim, dim_key, hour, sent, r1, r2, r3, r4, r5 FROM survey_stats_hourly
+			      UNION ALL SELECT * FROM deltas) u
+			GROUP BY 1, 2, 3, 4
+			HAVING (sum(sent), sum(r1), sum(r2), sum(r3), sum(r4), sum(r5)) <> (0, 0, 0, 0, 0, 0))
 		SELECT coalesce(r.tenant_id, c.tenant_id) AS tenant_id, coalesce(r.dim, c.dim) AS dim,
 		       coalesce(r.dim_key, c.dim_key) AS dim_key, coalesce(r.hour, c.hour) AS hour,
 		       coalesce(format('%s %s %s %s %s %s', r.sent, r.r1, r.r2, r.r3, r.r4, r.r5), '') AS rollup,
@@ -199,30 +230,36 @@ func assertRollupMatches(t *testing.T, bdb *bun.DB) {
 	for _, d := range diff {
 		t.Errorf("%s %s=%q %s: rollup [%s], recount [%s]", d.Tenant, d.Dim, d.Key, d.Hour.UTC().Format(time.RFC3339), d.Rollup, d.Count)
 	}
-	// The daily rollup adds up the hourly one.
-	var n int
-	err = bdb.NewRaw(`SELECT count(*) FROM (
-			SELECT tenant_id, dim, dim_key, day, sent, r1, r2, r3, r4, r5 FROM survey_stats_daily
-			WHERE (sent, r1, r2, r3, r4, r5) <> (0, 0, 0, 0, 0, 0)) c
-		FULL JOIN (
-			SELECT tenant_id, dim, dim_key, date_trunc('day', hour, 'UTC') AS day,
-			       sum(sent) AS sent, sum(r1) AS r1, sum(r2) AS r2, sum(r3) AS r3, sum(r4) AS r4, sum(r5) AS r5
-			FROM survey_stats_hourly GROUP BY 1, 2, 3, 4
-			HAVING (sum(sent), sum(r1), sum(r2), sum(r3), sum(r4), sum(r5)) <> (0, 0, 0, 0, 0, 0)) f
-		USING (tenant_id, dim, dim_key, day)
-		WHERE (c.sent, c.r1, c.r2, c.r3, c.r4, c.r5) IS DISTINCT FROM (f.sent, f.r1, f.r2, f.r3, f.r4, f.r5)`).
-		Scan(context.Background(), &n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Errorf("survey_stats_daily: %d rows differ from survey_stats_hourly added up", n)
+	// The daily rollup adds up the hourly one, the monthly the daily.
+	for _, c := range []struct{ coarse, at, fine, unit string }{
+		{"survey_stats_daily", "day", "survey_stats_hourly", "day"},
+		{"survey_stats_monthly", "month", "survey_stats_daily", "month"},
+	} {
+		var n int
+		err := bdb.NewRaw(`SELECT count(*) FROM (
+				SELECT tenant_id, dim, dim_key, ? AS at, sent, r1, r2, r3, r4, r5 FROM ?
+				WHERE (sent, r1, r2, r3, r4, r5) <> (0, 0, 0, 0, 0, 0)) c
+			FULL JOIN (
+				SELECT tenant_id, dim, dim_key, date_trunc(?, ?, 'UTC') AS at,
+				       sum(sent) AS sent, sum(r1) AS r1, sum(r2) AS r2, sum(r3) AS r3, sum(r4) AS r4, sum(r5) AS r5
+				FROM ? GROUP BY 1, 2, 3, 4
+				HAVING (sum(sent), sum(r1), sum(r2), sum(r3), sum(r4), sum(r5)) <> (0, 0, 0, 0, 0, 0)) f
+			USING (tenant_id, dim, dim_key, at)
+			WHERE (c.sent, c.r1, c.r2, c.r3, c.r4, c.r5) IS DISTINCT FROM (f.sent, f.r1, f.r2, f.r3, f.r4, f.r5)`,
+			bun.Ident(c.at), bun.Ident(c.coarse), c.unit, bun.Ident(map[string]string{"survey_stats_hourly": "hour", "survey_stats_daily": "day"}[c.fine]), bun.Ident(c.fine)).
+			Scan(context.Background(), &n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%s: %d rows differ from %s added up", c.coarse, n, c.fine)
+		}
 	}
 	var rows, surveys int
-	_ = bdb.NewRaw("SELECT count(*) FROM survey_stats_hourly").Scan(context.Background(), &rows)
+	_ = bdb.NewRaw("SELECT (SELECT count(*) FROM survey_stats_hourly) + (SELECT count(*) FROM survey_stat_deltas)").Scan(context.Background(), &rows)
 	_ = bdb.NewRaw("SELECT count(*) FROM surveys WHERE sent_at IS NOT NULL").Scan(context.Background(), &surveys)
 	if rows == 0 || surveys == 0 {
-		t.Fatalf("nothing to compare: %d rollup rows, %d sent surveys", rows, surveys)
+		t.Fatalf("nothing to compare: %d rollup rows and deltas, %d sent surveys", rows, surveys)
 	}
 }
 

@@ -40,6 +40,7 @@ type Service struct {
 	ClaimLease time.Duration
 
 	sends sync.WaitGroup // Send calls in progress (WaitSends)
+	folds foldQueue      // tenants whose analytics deltas wait (RunFolds)
 }
 
 func (s *Service) now() time.Time {
@@ -103,6 +104,7 @@ func (s *Service) tx(ctx context.Context, tenantID string, fn func(ctx context.C
 	if err != nil {
 		return err
 	}
+	s.folds.add(tenantID)
 	for _, ev := range events {
 		for _, sink := range s.Events {
 			sink.AfterCommit(ctx, ev)
@@ -522,7 +524,8 @@ type SweepResult struct {
 
 // Sweep makes Postgres the source of truth for what is due: it expires
 // sent surveys whose links expired and enqueues every pending survey due
-// before now+horizon. Tasks are idempotent, so enqueueing one that is
+// before now+horizon, and folds each tenant's analytics deltas (those a
+// process that died never folded). Tasks are idempotent, so enqueueing one that is
 // already queued is harmless.
 func (s *Service) Sweep(ctx context.Context, horizon time.Duration) (SweepResult, error) {
 	ids, err := db.ListTenantIDs(ctx, s.DB)
@@ -540,6 +543,9 @@ func (s *Service) Sweep(ctx context.Context, horizon time.Duration) (SweepResult
 		n, err = s.enqueueDue(ctx, tenantID, now.Add(horizon))
 		res.Enqueued += n
 		if err != nil {
+			return res, fmt.Errorf("sweep tenant %s: %w", tenantID, err)
+		}
+		if err := s.FoldStats(ctx, tenantID); err != nil {
 			return res, fmt.Errorf("sweep tenant %s: %w", tenantID, err)
 		}
 	}

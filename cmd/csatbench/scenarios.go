@@ -372,7 +372,7 @@ func refreshDerived(ctx context.Context, bdb *bun.DB) error {
 	}
 	// Rebuilt in bulk: give the planner their statistics now, as autovacuum
 	// would soon (without them it sorts a breakdown's rows by text).
-	if _, err := bdb.ExecContext(ctx, "ANALYZE survey_counts, survey_stats_hourly, survey_stats_daily"); err != nil {
+	if _, err := bdb.ExecContext(ctx, "ANALYZE survey_counts, survey_stats_hourly, survey_stats_daily, survey_stats_monthly"); err != nil {
 		return fmt.Errorf("analyze rollups: %w", err)
 	}
 	return nil

@@ -1,0 +1,128 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/secret"
+	"github.com/csat/csat/testenv"
+)
+
+// Long single-bucket ranges read whole months from survey_stats_monthly and
+// the edge days from survey_stats_daily; every answer must equal a count of
+// the raw rows, for ranges that start and end mid-month, on month starts,
+// inside one month, and after the rollups took later changes (ratings,
+// deletes) through the triggers.
+func TestMonthlyRollupAnswersLikeRows(t *testing.T) {
+	dsn, appDB := testenv.DB(t)
+	admin := testenv.Admin(t, dsn)
+	ctx := context.Background()
+	tenantID := "ten_" + secret.ID("m")[1:]
+	if _, err := admin.NewRaw("INSERT INTO tenants (id, name) VALUES (?, 'Months')", tenantID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 9))
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 600 {
+		sent := base.Add(time.Duration(rng.Int64N(int64(420 * 24 * time.Hour))))
+		var rating any
+		if rng.IntN(3) > 0 {
+			rating = 1 + rng.IntN(5)
+		}
+		_, err := admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for, sent_at, rating, agent_id)
+			VALUES (?, ?, ?, 'm@example.com', 'sent', ?, ?, ?, ?, ?)`,
+			tenantID, fmt.Sprintf("csat_m%05d", i), fmt.Sprint(i), sent, sent, sent, rating, fmt.Sprintf("agent-%d", rng.IntN(4))).Exec(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Later changes go through the statement triggers too.
+	if _, err := admin.NewRaw("UPDATE surveys SET rating = 5, status = 'completed' WHERE id IN (SELECT id FROM surveys WHERE rating IS NULL LIMIT 40)").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.NewRaw("DELETE FROM surveys WHERE id IN (SELECT id FROM surveys WHERE rating = 2 LIMIT 10)").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Compared three times: with every change still in the deltas, half
+	// folded, and folded in small batches until none is left.
+	bound := db.WithTenant(ctx, tenantID)
+	compareWithRows(t, bound, admin, appDB, tenantID, "unfolded")
+	if n, err := db.FoldStats(bound, appDB, tenantID, 300); err != nil || n != 300 {
+		t.Fatalf("fold 300: folded %d, %v", n, err)
+	}
+	compareWithRows(t, bound, admin, appDB, tenantID, "half folded")
+	batches := 0
+	for {
+		n, err := db.FoldStats(bound, appDB, tenantID, 97)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batches++
+		if n < 97 {
+			break
+		}
+	}
+	var left int
+	if err := admin.NewRaw("SELECT count(*) FROM survey_stat_deltas WHERE tenant_id = ?", tenantID).Scan(ctx, &left); err != nil || left != 0 || batches < 3 {
+		t.Fatalf("after %d batches: %d deltas left (%v)", batches, left, err)
+	}
+	compareWithRows(t, bound, admin, appDB, tenantID, "folded")
+}
+
+// compareWithRows checks single-bucket stats over several ranges, in all and
+// by agent, against a count of the raw rows.
+func compareWithRows(t *testing.T, ctx context.Context, admin, appDB *bun.DB, tenantID, stage string) {
+	t.Helper()
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	ranges := [][2]time.Time{
+		{day(2025, 1, 15), day(2026, 2, 10)}, // mid-month to mid-month, a year of whole months inside
+		{day(2025, 3, 1), day(2025, 9, 1)},   // month starts exactly
+		{day(2025, 2, 27), day(2025, 4, 2)},  // one whole month inside
+		{day(2025, 5, 3), day(2025, 5, 20)},  // inside one month: no whole month
+	}
+	for _, r := range ranges {
+		for _, group := range []string{"", db.DimAgent} {
+			q := db.StatsQuery{Bounds: []time.Time{r[0], r[1]}, GroupBy: group}
+			got, err := db.SurveyStats(ctx, appDB, tenantID, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []db.StatRow
+			keyExpr := "''"
+			if group != "" {
+				keyExpr = "coalesce(agent_id, '')"
+			}
+			err = admin.NewRaw(`SELECT 1 AS bucket, `+keyExpr+` AS key, count(*) AS sent,
+					count(*) FILTER (WHERE rating = 1) AS r1, count(*) FILTER (WHERE rating = 2) AS r2,
+					count(*) FILTER (WHERE rating = 3) AS r3, count(*) FILTER (WHERE rating = 4) AS r4,
+					count(*) FILTER (WHERE rating = 5) AS r5
+				FROM surveys WHERE tenant_id = ? AND sent_at >= ? AND sent_at < ? GROUP BY 2 ORDER BY 2`,
+				tenantID, r[0], r[1]).Scan(ctx, &want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) == 0 {
+				t.Fatalf("%v: no surveys in range", r)
+			}
+			gotBy := map[string]db.StatRow{}
+			for _, g := range got {
+				gotBy[g.Key] = g
+			}
+			if len(got) != len(want) {
+				t.Errorf("%s %v by %q: %d rows, want %d", stage, r, group, len(got), len(want))
+			}
+			for _, w := range want {
+				g := gotBy[w.Key]
+				if g.Sent != w.Sent || g.R1 != w.R1 || g.R2 != w.R2 || g.R3 != w.R3 || g.R4 != w.R4 || g.R5 != w.R5 {
+					t.Errorf("%s %v by %q key %q: got %+v, want %+v", stage, r, group, w.Key, g, w)
+				}
+			}
+		}
+	}
+}
