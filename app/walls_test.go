@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/uptrace/bun"
@@ -278,7 +279,7 @@ func operatorOnly(w *wallEnv, method, path string) []probe {
 // TestTenantWallsEveryRoute is the route-by-route isolation test.
 func TestTenantWallsEveryRoute(t *testing.T) {
 	w := newWallEnv(t)
-	before := snapshotTenant(t, w.s.Admin, w.tenantA)
+	before := snapshotTenant(t, w.s, w.tenantA)
 
 	var routes []string
 	err := chi.Walk(w.s.App.Routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
@@ -321,7 +322,7 @@ func TestTenantWallsEveryRoute(t *testing.T) {
 			t.Errorf("wallCases has %q but no such route is registered: remove or rename it", key)
 		}
 	}
-	if after := snapshotTenant(t, w.s.Admin, w.tenantA); after != before {
+	if after := snapshotTenant(t, w.s, w.tenantA); after != before {
 		t.Errorf("tenant A's rows changed while B probed every route:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
@@ -436,10 +437,30 @@ func newWallEnv(t *testing.T) *wallEnv {
 }
 
 // snapshotTenant renders every row of the tenant in every table with a
-// tenant_id column (found in the catalog, so new tables are covered).
-func snapshotTenant(t *testing.T, admin *bun.DB, tenantID string) string {
+// tenant_id column (found in the catalog, so new tables are covered), once
+// its analytics deltas are folded: the service folds in the background,
+// which moves rows between tables without changing what they mean.
+func snapshotTenant(t *testing.T, s *testenv.Service, tenantID string) string {
 	t.Helper()
 	ctx := context.Background()
+	admin := s.Admin
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := s.App.Svc.FoldStats(ctx, tenantID); err != nil {
+			t.Fatal(err)
+		}
+		var pending int
+		if err := admin.NewRaw("SELECT count(*) FROM survey_stat_deltas WHERE tenant_id = ?", tenantID).Scan(ctx, &pending); err != nil {
+			t.Fatal(err)
+		}
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d analytics deltas still unfolded after 10 s", pending)
+		}
+		time.Sleep(20 * time.Millisecond) // another folder holds the tenant: poll
+	}
 	var tables []string
 	if err := admin.NewRaw(`SELECT table_name FROM information_schema.columns
 		WHERE table_schema = 'public' AND column_name = 'tenant_id' ORDER BY 1`).Scan(ctx, &tables); err != nil {
