@@ -132,18 +132,33 @@ func GetSurveyByConversation(ctx context.Context, idb bun.IDB, tenantID, convers
 // GetSurveyByToken loads the tenant's survey whose token has this hash,
 // locking the row FOR UPDATE (forUpdate) or FOR SHARE; either waits for a
 // transaction that holds the row, such as a send in progress.
+//
+// Locking FOR UPDATE, it is the first statement of a change: it also reads
+// the tenant's webhook targets when ctx waits for them (WithWebhookTargets).
 func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []byte, forUpdate bool) (*Survey, error) {
-	s := new(Survey)
-	q := idb.NewSelect().Model(s).Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash)
+	var row struct {
+		Survey  `bun:",extend"`
+		Targets []byte `bun:"webhook_targets,scanonly"`
+	}
+	q := idb.NewSelect().Model(&row).ColumnExpr("s.*").Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash)
+	targets := targetsWanted(ctx, tenantID)
 	if forUpdate {
-		q = q.For("UPDATE")
+		q = q.For("UPDATE OF s")
+		if targets != nil {
+			q = addTargetsColumn(q, "s.tenant_id")
+		}
 	} else {
 		q = q.For("SHARE")
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, mapErr(err)
 	}
-	return s, nil
+	if forUpdate && targets != nil {
+		if err := targets.fill(tenantID, row.Targets); err != nil {
+			return nil, err
+		}
+	}
+	return &row.Survey, nil
 }
 
 // LockSurvey loads a survey and locks its row, skipping it (ErrNotFound)
@@ -302,15 +317,24 @@ func GetIntakeState(ctx context.Context, idb bun.IDB, tenantID, conversationID, 
 		Config     `bun:",extend"`
 		ExistingID *string `bun:"existing_id,scanonly"`
 		OptedOut   bool    `bun:"opted_out,scanonly"`
+		Targets    []byte  `bun:"webhook_targets,scanonly"`
 	}
-	err := idb.NewSelect().Model(&row).
+	q := idb.NewSelect().Model(&row).
 		ColumnExpr("c.*").
 		ColumnExpr("(SELECT s.id FROM surveys AS s WHERE s.tenant_id = c.tenant_id AND s.conversation_id = ?) AS existing_id", conversationID).
 		ColumnExpr("EXISTS (SELECT 1 FROM csat_unsubscribes AS u WHERE u.tenant_id = c.tenant_id AND u.email = ?) AS opted_out", strings.ToLower(email)).
-		Where("c.tenant_id = ?", tenantID).
-		Scan(ctx)
-	if err != nil {
+		Where("c.tenant_id = ?", tenantID)
+	targets := targetsWanted(ctx, tenantID)
+	if targets != nil {
+		q = addTargetsColumn(q, "c.tenant_id")
+	}
+	if err := q.Scan(ctx); err != nil {
 		return nil, mapErr(err)
+	}
+	if targets != nil {
+		if err := targets.fill(tenantID, row.Targets); err != nil {
+			return nil, err
+		}
 	}
 	st := &IntakeState{Config: &row.Config, OptedOut: row.OptedOut}
 	if row.ExistingID != nil {

@@ -80,6 +80,9 @@ func (s *Service) tx(ctx context.Context, tenantID string, fn func(ctx context.C
 	var events []Event
 	ctx = db.WithTenant(ctx, tenantID) // row-level security: see db/rls.go
 	err := db.RetryOnDeadlock(ctx, func() error {
+		// The outbox's endpoints, read by the change's first statement
+		// where it can (db.WebhookTargets); afresh in every attempt.
+		ctx, _ := db.WithWebhookTargets(ctx)
 		return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			events = events[:0]
 			if err := fn(ctx, tx, func(ev Event) { events = append(events, ev) }); err != nil {

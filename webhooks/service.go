@@ -385,7 +385,8 @@ func eventKey(ev survey.Event) string {
 
 // InTx writes the event and one delivery per subscribed, enabled endpoint
 // in the transaction of the change: the outbox. Tenants without matching
-// endpoints cost one indexed read.
+// endpoints cost one indexed read, inside the change's first statement
+// when it read them (db.WebhookTargets).
 func (s *Service) InTx(ctx context.Context, tx bun.IDB, ev survey.Event) error {
 	return s.InTxMany(ctx, tx, []survey.Event{ev})
 }
@@ -400,9 +401,13 @@ func (s *Service) InTxMany(ctx context.Context, tx bun.IDB, evs []survey.Event) 
 			continue
 		}
 		if ev.TenantID != loadedFor {
-			var err error
-			if eps, err = db.ListWebhookEndpoints(ctx, tx, ev.TenantID, true); err != nil {
-				return err
+			// The change's own statement may have read them already.
+			var ok bool
+			if eps, ok = db.WebhookTargetsFrom(ctx, ev.TenantID); !ok {
+				var err error
+				if eps, err = db.ListWebhookEndpoints(ctx, tx, ev.TenantID, true); err != nil {
+					return err
+				}
 			}
 			loadedFor = ev.TenantID
 		}
