@@ -52,6 +52,7 @@ type App struct {
 	Routes  chi.Routes // the router behind Handler, for route-by-route tests (chi.Walk)
 
 	mon  *asynqmon.HTTPHandler // nil unless mounted
+	live *live.Hub             // publishes survey changes; closed before Redis
 	smtp *mail.SMTP            // nil when emails are only logged
 }
 
@@ -102,7 +103,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.Svc.Events = append(a.Svc.Events, a.Hooks)
 	// Live updates for GraphQL subscriptions, from every process's changes.
-	a.Svc.Events = append(a.Svc.Events, &live.Hub{Redis: a.Redis, Log: log})
+	a.live = &live.Hub{Redis: a.Redis, Log: log}
+	a.Svc.Events = append(a.Svc.Events, a.live)
 	a.Tenants = &tenants.Store{DB: a.DB, CacheTTL: cfg.AuthCacheTTL}
 	rest.Unavailable = db.IsUnavailable
 	a.Handler = a.router()
@@ -201,6 +203,9 @@ func (a *App) Close() {
 	}
 	if a.mon != nil {
 		_ = a.mon.Close()
+	}
+	if a.live != nil {
+		a.live.Close()
 	}
 	if a.Queue != nil {
 		_ = a.Queue.Close()

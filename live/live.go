@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,7 +24,29 @@ import (
 type Hub struct {
 	Redis redis.UniversalClient
 	Log   *slog.Logger
+
+	// Publishing runs behind the request: one goroutine takes the updates
+	// in commit order and sends what queued up meanwhile in one pipeline,
+	// so a change does not wait for a Redis round trip of its own.
+	start  sync.Once
+	mu     sync.RWMutex // AfterCommit (read) against Close (write)
+	closed bool
+	out    chan update
+	done   chan struct{}
 }
+
+// update is one message for one channel.
+type update struct {
+	channel string
+	body    []byte
+}
+
+// queued bounds the updates waiting for Redis; past it AfterCommit waits,
+// as it did for its own publish.
+const queued = 1024
+
+// publishBatch caps one pipeline.
+const publishBatch = 128
 
 var _ survey.EventSink = (*Hub)(nil)
 
@@ -40,8 +63,8 @@ type message struct {
 // InTx does nothing: live updates are sent only once the change committed.
 func (h *Hub) InTx(context.Context, bun.IDB, survey.Event) error { return nil }
 
-// AfterCommit publishes a survey change. Live updates are best effort: a
-// Redis failure is logged and never fails the change itself.
+// AfterCommit queues a survey change for publishing. Live updates are best
+// effort: a Redis failure is logged and never fails the change itself.
 func (h *Hub) AfterCommit(ctx context.Context, ev survey.Event) {
 	if ev.Survey == nil || ev.TenantID == "" {
 		return
@@ -53,11 +76,66 @@ func (h *Hub) AfterCommit(ctx context.Context, ev survey.Event) {
 		h.log().Warn("encode live update", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if err := h.Redis.Publish(ctx, Channel(ev.TenantID), b).Err(); err != nil {
-		h.log().Warn("publish live update", "tenant_id", ev.TenantID, "survey_id", sv.ID, "err", err)
+	h.start.Do(h.run)
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if h.closed {
+		return
 	}
+	h.out <- update{channel: Channel(ev.TenantID), body: b}
+}
+
+// run starts the publisher.
+func (h *Hub) run() {
+	h.out, h.done = make(chan update, queued), make(chan struct{})
+	go func() {
+		defer close(h.done)
+		batch := make([]update, 0, publishBatch)
+		for u := range h.out {
+			batch = append(batch[:0], u)
+		more:
+			for len(batch) < publishBatch {
+				select {
+				case u, ok := <-h.out:
+					if !ok {
+						break more
+					}
+					batch = append(batch, u)
+				default:
+					break more
+				}
+			}
+			h.publish(batch)
+		}
+	}()
+}
+
+// publish sends a batch in one pipeline.
+func (h *Hub) publish(batch []update) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := h.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, u := range batch {
+			p.Publish(ctx, u.channel, u.body)
+		}
+		return nil
+	})
+	if err != nil {
+		h.log().Warn("publish live updates", "updates", len(batch), "err", err)
+	}
+}
+
+// Close publishes the updates still queued and stops the publisher; later
+// updates are dropped. Call it before closing Redis.
+func (h *Hub) Close() {
+	h.start.Do(h.run)
+	h.mu.Lock()
+	if !h.closed {
+		h.closed = true
+		close(h.out)
+	}
+	h.mu.Unlock()
+	<-h.done
 }
 
 func (h *Hub) log() *slog.Logger {
