@@ -61,6 +61,7 @@ type options struct {
 	Keep        bool
 	Triggers    bool
 	Only        string
+	Scenarios   string
 	CPUProfile  string
 	CompareRLS  bool
 }
@@ -81,6 +82,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.Out, "out", "bench/results/latest.json", "where to write the JSON results (empty: nowhere)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the bench database afterwards")
 	fs.StringVar(&o.Only, "only", "", "run only these parts, comma-separated: floors, scenarios, wave (while tuning)")
+	fs.StringVar(&o.Scenarios, "scenarios", "", "run only these scenarios, comma-separated: intake, one_click, ... (while tuning)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measured part to this file")
 	fs.BoolVar(&o.CompareRLS, "compare-rls", true, "run the reads again without row-level security (the service as the table owner) and report the cost")
 	fs.BoolVar(&o.Triggers, "triggers", false, "keep the surveys triggers on during COPY (slower; rollups kept row by row)")
@@ -205,8 +207,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		rep.Floors = b.floors(ctx)
 	}
 	if part("scenarios") {
-		rep.Scenarios = b.scenarios(ctx, b.big, o.Duration, nil, "")
-		rep.Reference = b.scenarios(ctx, b.ref, o.Duration/2, map[string]bool{"list": true, "analytics_365d": true}, "_ref")
+		var pick map[string]bool
+		if o.Scenarios != "" {
+			pick = map[string]bool{}
+			for _, n := range strings.Split(o.Scenarios, ",") {
+				pick[strings.TrimSpace(n)] = true
+			}
+		}
+		rep.Scenarios = b.scenarios(ctx, b.big, o.Duration, pick, "")
+		ref := map[string]bool{"list": pick == nil || pick["list"], "analytics_365d": pick == nil || pick["analytics_365d"]}
+		rep.Reference = b.scenarios(ctx, b.ref, o.Duration/2, ref, "_ref")
 		if o.CompareRLS {
 			if rep.WithoutRLS, err = b.withoutRLS(ctx); err != nil {
 				return err
