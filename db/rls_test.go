@@ -125,7 +125,7 @@ func seedTwoTenants(t *testing.T) *twoTenants {
 	admin := testenv.Admin(t, dsn)
 	ctx := context.Background()
 	f := &twoTenants{admin: admin, app: app, unboundCtx: ctx,
-		tenantTables: []string{"api_keys", "csat_configs", "surveys", "survey_clicks", "survey_stats_hourly", "survey_stat_deltas"}}
+		tenantTables: []string{"api_keys", "csat_configs", "surveys", "survey_clicks", "survey_stats_hourly", "survey_stat_deltas", "survey_stat_folds"}}
 	now := time.Now().UTC()
 	seed := func(name string) (string, db.Survey, []byte) {
 		tn := &db.Tenant{ID: secret.ID("ten_"), Name: name}
@@ -148,7 +148,7 @@ func seedTwoTenants(t *testing.T) *twoTenants {
 		}
 		// The sent survey is folded into the rollups; its rating waits in
 		// the deltas.
-		if _, err := db.FoldStats(db.WithTenant(ctx, tn.ID), app, tn.ID, 100); err != nil {
+		if _, err := db.FoldStats(db.WithTenant(ctx, tn.ID), app, tn.ID); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := admin.NewRaw("UPDATE surveys SET rating = 5 WHERE tenant_id = ? AND id = ?", tn.ID, sv.ID).Exec(ctx); err != nil {

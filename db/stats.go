@@ -163,28 +163,28 @@ func rollupRows(idb bun.IDB, grain, tenantID, dim, key string, from, to time.Tim
 // deltaKey is a dimension's key column in survey_stat_deltas.
 var deltaKey = map[string]string{"all": "''", DimAgent: "d.agent_id", DimTeam: "d.team_id", DimChannel: "d.channel"}
 
-// deltaRows selects the deltas not folded into the rollups yet, sent in
-// [from, to), in rollupRows' shape.
+// deltaRows selects the deltas not folded into the rollups yet
+// (survey_stat_unfolded), sent in [from, to), in rollupRows' shape.
 func deltaRows(idb bun.IDB, tenantID, dim, key string, from, to time.Time) *bun.SelectQuery {
 	col := bun.Safe(deltaKey[dim])
-	q := idb.NewSelect().TableExpr("survey_stat_deltas AS d").
+	q := idb.NewSelect().TableExpr("survey_stat_unfolded(?) AS d", tenantID).
 		ColumnExpr("d.sent_at AS at, ? AS dim_key, d.sign::int AS sent", col).
 		ColumnExpr("CASE WHEN d.rating = 1 THEN d.sign::int ELSE 0 END AS r1, CASE WHEN d.rating = 2 THEN d.sign::int ELSE 0 END AS r2").
 		ColumnExpr("CASE WHEN d.rating = 3 THEN d.sign::int ELSE 0 END AS r3, CASE WHEN d.rating = 4 THEN d.sign::int ELSE 0 END AS r4").
 		ColumnExpr("CASE WHEN d.rating = 5 THEN d.sign::int ELSE 0 END AS r5").
-		Where("d.tenant_id = ? AND d.sent_at >= ? AND d.sent_at < ?", tenantID, from, to)
+		Where("d.sent_at >= ? AND d.sent_at < ?", from, to)
 	if key != "" {
 		q = q.Where("? = ?", col, key)
 	}
 	return q
 }
 
-// FoldStats moves up to limit of the tenant's rollup deltas into the rollups
-// (survey_stats_fold) and returns how many it moved: fewer than limit when
-// none are left, or 0 when another folder holds the tenant.
-func FoldStats(ctx context.Context, idb bun.IDB, tenantID string, limit int) (int, error) {
+// FoldStats adds the tenant's deltas not folded yet to the rollups
+// (survey_stats_fold) and returns how many it added: 0 when none were new,
+// or when another folder holds the tenant. It must run in READ COMMITTED.
+func FoldStats(ctx context.Context, idb bun.IDB, tenantID string) (int, error) {
 	var n int
-	if err := idb.NewRaw("SELECT survey_stats_fold(?, ?)", tenantID, limit).Scan(ctx, &n); err != nil {
+	if err := idb.NewRaw("SELECT survey_stats_fold(?)", tenantID).Scan(ctx, &n); err != nil {
 		return 0, fmt.Errorf("fold stats: %w", mapErr(err))
 	}
 	return n, nil

@@ -21,10 +21,6 @@ import (
 // process, before they are folded.
 const DefaultFoldInterval = 250 * time.Millisecond
 
-// foldBatch bounds one fold statement; a tenant with more is folded in
-// several.
-const foldBatch = 5000
-
 // foldQueue holds the tenants this process wrote to since the last fold.
 type foldQueue struct {
 	mu      sync.Mutex
@@ -54,12 +50,8 @@ func (q *foldQueue) take() []string {
 // FoldStats moves the tenant's pending rollup deltas into the rollups.
 func (s *Service) FoldStats(ctx context.Context, tenantID string) error {
 	return s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) error {
-		for {
-			n, err := db.FoldStats(ctx, idb, tenantID, foldBatch)
-			if err != nil || n < foldBatch {
-				return err
-			}
-		}
+		_, err := db.FoldStats(ctx, idb, tenantID)
+		return err
 	})
 }
 

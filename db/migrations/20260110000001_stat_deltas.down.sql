@@ -6,11 +6,13 @@ DECLARE
 BEGIN
     FOR t IN SELECT DISTINCT tenant_id FROM survey_stat_deltas LOOP
         PERFORM set_config('app.tenant_id', t, true);
-        PERFORM survey_stats_fold(t, 2147483647);
+        PERFORM survey_stats_fold(t);
     END LOOP;
 END $$;
-DROP FUNCTION survey_stats_fold(text, int);
+DROP FUNCTION survey_stats_fold(text);
+DROP FUNCTION survey_stat_unfolded(text);
 DROP TABLE survey_stat_deltas;
+DROP TABLE survey_stat_folds;
 DROP TABLE survey_stats_monthly;
 
 CREATE OR REPLACE FUNCTION survey_rollups_apply(olds surveys[], news surveys[]) RETURNS void LANGUAGE plpgsql AS $$
