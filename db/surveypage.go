@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -44,6 +45,26 @@ type Keyset struct {
 	Before  *KeyPos
 	Limit   int
 	FromEnd bool
+	// Columns are the columns the page needs (nil: ShownColumns); the id
+	// and the sort key, which cursors are made of, are always read.
+	Columns []string
+}
+
+// columns are the columns a page selects: k.Columns, the id and the sort key.
+func (k Keyset) columns() []string {
+	if k.Columns == nil {
+		return ShownColumns
+	}
+	cols := append(make([]string, 0, len(k.Columns)+2), "id")
+	if k.Sort != SortCreated {
+		cols = append(cols, k.Sort) // sent_at, responded_at, rating
+	}
+	for _, c := range k.Columns {
+		if !slices.Contains(cols, c) {
+			cols = append(cols, c)
+		}
+	}
+	return cols
 }
 
 // KeyValue renders the sort key of s as its cursor value.
@@ -99,8 +120,8 @@ func (k Keyset) order(q *bun.SelectQuery, reverse bool) *bun.SelectQuery {
 // in list order, and whether more rows lie beyond the page's far end (past
 // Limit in the direction the page was taken).
 func PageSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, k Keyset) ([]Survey, bool, error) {
-	var out []Survey
-	q := idb.NewSelect().Model(&out).Apply(byTenant(tenantID)).Apply(f.query)
+	cols := k.columns()
+	q := idb.NewSelect().Model((*Survey)(nil)).Column(cols...).Apply(byTenant(tenantID)).Apply(f.query)
 	if k.After != nil {
 		q = k.bound(q, *k.After, true, false)
 	}
@@ -108,7 +129,12 @@ func PageSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilt
 		q = k.bound(q, *k.Before, false, false)
 	}
 	q = k.order(q, k.FromEnd).Limit(int64(k.Limit) + 1)
-	if err := q.Scan(ctx); err != nil {
+	rows, err := q.Rows(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("page surveys: %w", mapErr(err))
+	}
+	out, err := scanSurveys(rows, tenantID, cols, k.Limit+1)
+	if err != nil {
 		return nil, false, fmt.Errorf("page surveys: %w", mapErr(err))
 	}
 	more := len(out) > k.Limit

@@ -173,42 +173,57 @@ func LockSurvey(ctx context.Context, tx bun.Tx, tenantID, id string) (*Survey, e
 	return s, nil
 }
 
-// ListSurveys returns one page of the tenant's surveys, newest first, and
-// how many match the filter in all (see CountSurveys). When the counters
-// answer the total, page and total come in one statement.
+// ListSurveys returns one page of the tenant's surveys (ShownColumns),
+// newest first, and how many match the filter in all (see CountSurveys).
+// When the counters answer the total, page and total come in one statement.
 func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, limit, offset int) ([]Survey, int, error) {
-	page := idb.NewSelect().Model((*Survey)(nil)).
+	page := idb.NewSelect().Model((*Survey)(nil)).Column(ShownColumns...).
 		Apply(byTenant(tenantID)).Apply(f.query).
 		OrderExpr("s.id DESC"). // ids sort by creation time
 		Limit(int64(limit)).Offset(int64(offset))
-	if f.countable() {
-		// One row with the total and NULL survey columns when the page is
-		// empty; otherwise the total on every row.
-		var rows []struct {
-			Survey `bun:",extend"`
-			Total  int `bun:"total,scanonly"`
-		}
-		err := idb.NewRaw("SELECT s.*, t.total FROM (?) AS t LEFT JOIN LATERAL (?) AS s ON true ORDER BY s.id DESC",
-			countersQuery(idb, tenantID, f), page).Scan(ctx, &rows)
+	if !f.countable() {
+		rows, err := page.Rows(ctx)
 		if err != nil {
 			return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
 		}
-		out := make([]Survey, 0, len(rows))
-		total := 0
-		for i := range rows {
-			total = rows[i].Total
-			if rows[i].ID != "" {
-				out = append(out, rows[i].Survey)
-			}
+		out, err := scanSurveys(rows, tenantID, ShownColumns, limit)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
 		}
-		return out, total, nil
+		total, err := CountSurveys(ctx, idb, tenantID, f)
+		return out, total, err
 	}
-	var out []Survey
-	if err := page.Scan(ctx, &out); err != nil {
+	// One row with the total and NULL survey columns when the page is
+	// empty; otherwise the total on every row.
+	rows, err := idb.QueryContext(ctx, "SELECT s.*, t.total FROM (?) AS t LEFT JOIN LATERAL (?) AS s ON true ORDER BY s.id DESC",
+		countersQuery(idb, tenantID, f), page)
+	if err != nil {
 		return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
 	}
-	total, err := CountSurveys(ctx, idb, tenantID, f)
-	return out, total, err
+	defer rows.Close()
+	sc, err := newSurveyScanner(ShownColumns, 1)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]Survey, 0, limit)
+	var total int64
+	for rows.Next() {
+		out = append(out, Survey{TenantID: tenantID})
+		extra, err := sc.scan(rows, &out[len(out)-1])
+		if err == nil {
+			total, err = asInt(extra[0])
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("list surveys: %w", err)
+		}
+		if out[len(out)-1].ID == "" { // the empty page's row
+			out = out[:len(out)-1]
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
+	}
+	return out, int(total), nil
 }
 
 // UpdateSurvey writes the given columns of s, conditionally on the status
