@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/errs"
@@ -55,15 +56,57 @@ func pageArgs(ctx context.Context, first *int, after *string, last *int, before 
 		behind = "hasNextPage"
 	}
 	a.SkipBehind = !selected(ctx, "pageInfo", behind)
+	a.Columns = nodeColumns(ctx)
 	return a
+}
+
+// surveyColumns are the columns behind each Survey field.
+var surveyColumns = map[string]string{
+	"id": "id", "conversationId": "conversation_id", "contactEmail": "contact_email",
+	"contactName": "contact_name", "rating": "rating", "feedback": "feedback", "status": "status",
+	"scheduledFor": "scheduled_for", "sentAt": "sent_at", "respondedAt": "responded_at",
+	"expiresAt": "expires_at", "createdAt": "created_at", "agentId": "agent_id", "teamId": "team_id",
+	"channel": "channel",
+}
+
+// nodeColumns are the columns the connection's edges.node selection
+// shows: a page reads only those (nil: all of them).
+func nodeColumns(ctx context.Context) []string {
+	oc, sel, ok := selection(ctx, "edges", "node")
+	switch {
+	case oc == nil:
+		return nil // outside GraphQL: everything
+	case !ok:
+		return []string{} // no node: the cursors' columns alone
+	}
+	cols := []string{}
+	for _, f := range graphql.CollectFields(oc, sel, nil) {
+		if f.Name == "__typename" {
+			continue
+		}
+		c, ok := surveyColumns[f.Name]
+		if !ok {
+			return nil // a field this map does not know: read everything
+		}
+		cols = append(cols, c)
+	}
+	return cols
 }
 
 // selected reports whether the current field's selection asks for
 // path (a field, its subfield, ...), through fragments too.
 func selected(ctx context.Context, path ...string) bool {
+	_, _, ok := selection(ctx, path...)
+	return ok
+}
+
+// selection returns the merged selection set under path in the current
+// field's selection and whether path is asked for at all; outside a
+// GraphQL field everything counts as asked for, with a nil operation.
+func selection(ctx context.Context, path ...string) (*graphql.OperationContext, ast.SelectionSet, bool) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil || !graphql.HasOperationContext(ctx) {
-		return true // not inside a GraphQL field: assume everything is wanted
+		return nil, nil, true // not inside a GraphQL field: assume everything is wanted
 	}
 	oc := graphql.GetOperationContext(ctx)
 	sel := fc.Field.Selections
@@ -79,10 +122,10 @@ func selected(ctx context.Context, path ...string) bool {
 			}
 		}
 		if !found {
-			return false
+			return oc, nil, false
 		}
 	}
-	return true
+	return oc, sel, true
 }
 
 func intakeOf(in model.ScheduleSurveyInput) survey.IntakeInput {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,9 @@ type PageArgs struct {
 	// HasNext reading backward before Before), which costs a query of its
 	// own; it is left false. The flag of the side read towards is free.
 	SkipBehind bool
+	// Columns are the survey columns the caller shows (nil: every shown
+	// column, db.ShownColumns); the rows' other fields stay zero.
+	Columns []string
 }
 
 // Connection is one page of surveys with an opaque cursor per row.
@@ -134,7 +138,12 @@ func (s *Service) PageSurveys(ctx context.Context, f db.SurveyFilter, a PageArgs
 	if !validOrder(a.Order) {
 		return Connection{}, errs.New(errs.Invalid, "unknown sort order %q", strings.ToUpper(a.Order.Sort))
 	}
-	k := db.Keyset{Sort: a.Order.Sort, Desc: a.Order.Desc}
+	k := db.Keyset{Sort: a.Order.Sort, Desc: a.Order.Desc, Columns: a.Columns}
+	for _, c := range a.Columns {
+		if !db.KnownColumn(c) {
+			return Connection{}, fmt.Errorf("page surveys: unknown column %q", c)
+		}
+	}
 	if k.Limit, err = pageSize("first", a.First); err != nil {
 		return Connection{}, err
 	}
