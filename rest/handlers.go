@@ -72,13 +72,6 @@ func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusMethodNotAllowed, errorBody{errorDetail{Code: "method_not_allowed", Message: r.Method + " is not allowed here"}})
 }
 
-type listResponse struct {
-	Data   []survey.SurveyJSON `json:"data"`
-	Total  int                 `json:"total"`
-	Limit  int                 `json:"limit"`
-	Offset int                 `json:"offset"`
-}
-
 // queryPage parses the limit (default 20) and offset (default 0) of a list.
 func queryPage(r *http.Request) (limit, offset int, err error) {
 	if limit, err = queryInt(r, "limit", 20); err != nil {
@@ -142,11 +135,29 @@ func (h *Handler) listSurveys(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	out := listResponse{Data: make([]survey.SurveyJSON, 0, len(page.Surveys)), Total: page.Total, Limit: limit, Offset: offset}
+	writeList(w, page, limit, offset)
+}
+
+// writeList writes {"data": [surveys], "total", "limit", "offset"} with
+// survey.AppendJSON, as encoding/json would (list_test.go compares them).
+func writeList(w http.ResponseWriter, page survey.Page, limit, offset int) {
+	buf := getBuf()
+	defer putBuf(buf)
+	b := append(buf.AvailableBuffer(), `{"data":[`...)
 	for i := range page.Surveys {
-		out.Data = append(out.Data, survey.ToJSON(&page.Surveys[i]))
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = survey.AppendJSON(b, &page.Surveys[i])
 	}
-	WriteJSON(w, http.StatusOK, out)
+	b = append(b, `],"total":`...)
+	b = strconv.AppendInt(b, int64(page.Total), 10)
+	b = append(b, `,"limit":`...)
+	b = strconv.AppendInt(b, int64(limit), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, int64(offset), 10)
+	buf.Write(append(b, "}\n"...)) // Encoder.Encode ends with a newline too
+	writeBody(w, http.StatusOK, buf.Bytes())
 }
 
 func (h *Handler) getSurvey(w http.ResponseWriter, r *http.Request) {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/survey"
 	"github.com/csat/csat/testenv"
 )
 
@@ -185,5 +188,59 @@ func TestExportCSV(t *testing.T) {
 	}
 	if r := s.Do(t, "GET", "/api/v1/csat/surveys/export", "", nil); r.Status != 401 {
 		t.Errorf("no key: %d", r.Status)
+	}
+}
+
+// TestListBodyIsEncodingJSON: the list page, written by the hand-written
+// encoder, is byte for byte what encoding/json made of the documented
+// shape for the same surveys (read whole by id), odd text included.
+func TestListBodyIsEncodingJSON(t *testing.T) {
+	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB})
+	tenantID, key := s.NewTenant(t, "Acme")
+	seed(t, s, tenantID, listRows...)
+	ctx := context.Background()
+	for i, odd := range []string{`q"uote\`, "<b>&</b>", "tab\tline\n", "ünï ✓ \u2028", "\x7f\x01"} {
+		fb := odd
+		sv := &db.Survey{TenantID: tenantID, ID: fmt.Sprintf("csat_odd%d", i), ConversationID: odd, ContactEmail: odd,
+			ContactName: odd, AgentID: odd, Locale: odd, Status: db.StatusCompleted, Feedback: &fb, Flagged: i%2 == 0,
+			ResolvedAt: time.Now(), ScheduledFor: time.Now(), CreatedAt: time.Now(), UpdatedAt: time.Now()}
+		if _, err := db.InsertSurvey(ctx, s.Admin, sv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"", "?limit=3&offset=2", "?limit=5&offset=50", "?agent_id=ann", "?status=completed&limit=100"} {
+		res := s.Do(t, "GET", "/api/v1/csat/surveys"+q, key, nil)
+		var got struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+			Total, Limit, Offset int
+		}
+		if err := json.Unmarshal(res.Body, &got); err != nil || res.Status != 200 {
+			t.Fatalf("%s: %d %s", q, res.Status, res.Body)
+		}
+		want := struct {
+			Data   []survey.SurveyJSON `json:"data"`
+			Total  int                 `json:"total"`
+			Limit  int                 `json:"limit"`
+			Offset int                 `json:"offset"`
+		}{Data: []survey.SurveyJSON{}, Total: got.Total, Limit: got.Limit, Offset: got.Offset}
+		for _, d := range got.Data {
+			sv, err := db.GetSurvey(ctx, s.Admin, tenantID, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want.Data = append(want.Data, survey.ToJSON(sv))
+		}
+		var buf bytes.Buffer
+		if err := json.NewEncoder(&buf).Encode(want); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(res.Body, buf.Bytes()) {
+			t.Errorf("%s:\n got %s\nwant %s", q, res.Body, buf.Bytes())
+		}
+		if q == "" && len(got.Data) != 11 {
+			t.Errorf("first page: %d surveys, want 11", len(got.Data))
+		}
 	}
 }

@@ -58,23 +58,34 @@ type errorDetail struct {
 // Content-Length in one write instead of several chunks.
 var jsonBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+func getBuf() *bytes.Buffer {
+	buf := jsonBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	return buf
+}
+
+func putBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 { // keep no huge buffers alive
+		jsonBufs.Put(buf)
+	}
+}
+
 // WriteJSON writes v with a status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	buf := jsonBufs.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 1<<20 { // keep no huge buffers alive
-			buf.Reset()
-			jsonBufs.Put(buf)
-		}
-	}()
-	buf.Reset()
+	buf := getBuf()
+	defer putBuf(buf)
 	_ = json.NewEncoder(buf).Encode(v)
+	writeBody(w, status, buf.Bytes())
+}
+
+// writeBody writes an encoded JSON answer with a status.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
 }
 
 // Unavailable classifies errors that mean a backing service is down; set by
