@@ -104,24 +104,24 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	start, end := bounds[0], bounds[len(bounds)-1]
 	// Bounds on whole UTC days read the daily rollup (24x fewer rows); one
 	// bucket spanning whole UTC months reads those months' rows and the
-	// days at either end (a year by agent: ~780 rows instead of ~20,000).
-	// Whatever the rollups do not hold yet is in the deltas, read in the
-	// same statement (one snapshot: a fold moves rows from one to the
-	// other atomically).
+	// days at either end (a year by agent: ~780 rows instead of ~20,000);
+	// and the deltas not folded yet (survey_stats_rows, in one snapshot: a
+	// fold moves rows from the deltas to the rollups atomically).
 	grain := "hour"
 	if wholeUTCDays(bounds) {
 		grain = "day"
 	}
-	var rows *bun.SelectQuery
-	if m0, m1, ok := wholeMonthsWithin(start, end); ok && len(bounds) == 2 {
-		rows = rollupRows(idb, "month", tenantID, dim, key, m0, m1).
-			UnionAll(rollupRows(idb, "day", tenantID, dim, key, start, m0)).
-			UnionAll(rollupRows(idb, "day", tenantID, dim, key, m1, end))
-	} else {
-		rows = rollupRows(idb, grain, tenantID, dim, key, start, end)
+	var m0, m1 any // NULL: no whole months read
+	if from, to, ok := wholeMonthsWithin(start, end); ok && len(bounds) == 2 && to.After(from.AddDate(0, 1, 0)) {
+		// Two months or more: with one, the daily rows are few anyway and
+		// a second statement would cost more than it saves.
+		m0, m1 = from, to
 	}
-	rows = rows.UnionAll(deltaRows(idb, tenantID, dim, key, start, end))
-	sq := idb.NewSelect().TableExpr("(?) AS h", rows).
+	var value any // NULL: every key of the dimension
+	if key != "" {
+		value = key
+	}
+	sq := idb.NewSelect().TableExpr("survey_stats_rows(?, ?, ?, ?, ?, ?, ?, ?) AS h", tenantID, dim, value, grain, start, end, m0, m1).
 		ColumnExpr("sum(h.sent) AS sent, sum(h.r1) AS r1, sum(h.r2) AS r2, sum(h.r3) AS r3, sum(h.r4) AS r4, sum(h.r5) AS r5")
 	if len(bounds) == 2 {
 		// One bucket (totals, breakdowns): every row in range is in it, so
@@ -137,46 +137,6 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	}
 	// Without a GROUP BY an empty range still gives a row: keep it absent.
 	return sq.ColumnExpr("? AS key", key).Having("count(*) > 0")
-}
-
-// rollupTables maps a grain to its rollup table and time column.
-var rollupTables = map[string][2]string{
-	"hour":  {"survey_stats_hourly", "hour"},
-	"day":   {"survey_stats_daily", "day"},
-	"month": {"survey_stats_monthly", "month"},
-}
-
-// rollupRows selects one dimension's rows of a rollup in [from, to), as
-// (at, dim_key, sent, r1..r5); only key's when key is set.
-func rollupRows(idb bun.IDB, grain, tenantID, dim, key string, from, to time.Time) *bun.SelectQuery {
-	t := rollupTables[grain]
-	q := idb.NewSelect().TableExpr("? AS r", bun.Ident(t[0])).
-		ColumnExpr("r.? AS at, r.dim_key, r.sent, r.r1, r.r2, r.r3, r.r4, r.r5", bun.Ident(t[1])).
-		Where("r.tenant_id = ? AND r.dim = ?", tenantID, dim).
-		Where("r.? >= ? AND r.? < ?", bun.Ident(t[1]), from, bun.Ident(t[1]), to)
-	if key != "" {
-		q = q.Where("r.dim_key = ?", key)
-	}
-	return q
-}
-
-// deltaKey is a dimension's key column in survey_stat_deltas.
-var deltaKey = map[string]string{"all": "''", DimAgent: "d.agent_id", DimTeam: "d.team_id", DimChannel: "d.channel"}
-
-// deltaRows selects the deltas not folded into the rollups yet
-// (survey_stat_unfolded), sent in [from, to), in rollupRows' shape.
-func deltaRows(idb bun.IDB, tenantID, dim, key string, from, to time.Time) *bun.SelectQuery {
-	col := bun.Safe(deltaKey[dim])
-	q := idb.NewSelect().TableExpr("survey_stat_unfolded(?) AS d", tenantID).
-		ColumnExpr("d.sent_at AS at, ? AS dim_key, d.sign::int AS sent", col).
-		ColumnExpr("CASE WHEN d.rating = 1 THEN d.sign::int ELSE 0 END AS r1, CASE WHEN d.rating = 2 THEN d.sign::int ELSE 0 END AS r2").
-		ColumnExpr("CASE WHEN d.rating = 3 THEN d.sign::int ELSE 0 END AS r3, CASE WHEN d.rating = 4 THEN d.sign::int ELSE 0 END AS r4").
-		ColumnExpr("CASE WHEN d.rating = 5 THEN d.sign::int ELSE 0 END AS r5").
-		Where("d.sent_at >= ? AND d.sent_at < ?", from, to)
-	if key != "" {
-		q = q.Where("? = ?", col, key)
-	}
-	return q
 }
 
 // FoldStats adds the tenant's deltas not folded yet to the rollups

@@ -114,7 +114,8 @@ func compareWithRows(t *testing.T, ctx context.Context, admin, appDB *bun.DB, te
 	ranges := [][2]time.Time{
 		{day(2025, 1, 15), day(2026, 2, 10)}, // mid-month to mid-month, a year of whole months inside
 		{day(2025, 3, 1), day(2025, 9, 1)},   // month starts exactly
-		{day(2025, 2, 27), day(2025, 4, 2)},  // one whole month inside
+		{day(2025, 2, 27), day(2025, 4, 2)},  // one whole month inside: days only
+		{day(2025, 2, 27), day(2025, 5, 2)},  // two whole months inside
 		{day(2025, 5, 3), day(2025, 5, 20)},  // inside one month: no whole month
 	}
 	for _, r := range ranges {

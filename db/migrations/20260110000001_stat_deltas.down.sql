@@ -10,6 +10,7 @@ BEGIN
     END LOOP;
 END $$;
 DROP FUNCTION survey_stats_fold(text);
+DROP FUNCTION survey_stats_rows(text, text, text, text, timestamptz, timestamptz, timestamptz, timestamptz);
 DROP FUNCTION survey_stat_unfolded(text);
 DROP TABLE survey_stat_deltas;
 DROP TABLE survey_stat_folds;
