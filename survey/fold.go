@@ -10,12 +10,12 @@ import (
 	"github.com/csat/csat/db"
 )
 
-// Analytics rollups are folded from a log of deltas that every change of a
-// survey appends in its own transaction (see the migration
-// 20260110000001_stat_deltas). Reads add the deltas not folded yet, so
-// folding is for speed, never for correctness: each process folds the
-// tenants it wrote to within DefaultFoldInterval, and the sweep folds every
-// tenant (what a process that died left behind).
+// The per-status counters and the analytics rollups are folded from a log
+// of deltas that every change of a survey appends in its own transaction
+// (see the migration 20260110000001_stat_deltas). Reads add the deltas not
+// folded yet, so folding is for speed, never for correctness: each process
+// folds the tenants it wrote to within DefaultFoldInterval, and the sweep
+// folds every tenant (what a process that died left behind).
 
 // DefaultFoldInterval is how long deltas wait at most, in a running
 // process, before they are folded.

@@ -127,6 +127,8 @@ $$;
 -- Its statements' plans are cached per session: a reader plans one
 -- function scan instead of a union of four tables, each with its
 -- row-level-security policy (that planning cost more than the reading).
+-- One static statement per case, so each gets a plan of its own (a
+-- "key IS NULL OR" condition would share one that uses no key index).
 CREATE FUNCTION survey_stats_rows(tenant text, dimension text, dim_value text, grain text,
                                   from_at timestamptz, to_at timestamptz, m0 timestamptz, m1 timestamptz)
 RETURNS TABLE (at timestamptz, dim_key text, sent int, r1 int, r2 int, r3 int, r4 int, r5 int)
@@ -177,16 +179,17 @@ END
 $$;
 
 -- survey_stats_fold adds to the counters and rollups the tenant's deltas
--- this statement sees and its last fold did not (survey_stat_unfolded), makes this statement's snapshot the
--- tenant's watermark (when there were any), deletes the deltas below the
--- snapshot's xmin (all folded by now: every transaction that old has
--- ended, and its deltas were seen by this fold or an earlier one), and
--- returns how many deltas it added: 0 when there were
--- none, or when another folder holds the tenant (one folder per tenant at a
--- time, so two never fold the same delta; the other one's fold covers
--- these, or the next one does). Runs as the caller, under row-level
+-- this statement sees and its last fold did not (survey_stat_unfolded),
+-- makes this statement's snapshot the tenant's watermark (when there were
+-- any), deletes the deltas below the snapshot's xmin (all folded by now:
+-- every transaction that old has ended, and its deltas were seen by this
+-- fold or an earlier one), and returns how many deltas it added: 0 when
+-- there were none, or when another folder holds the tenant (one folder per
+-- tenant at a time, so two never fold the same delta; the other one's fold
+-- covers these, or the next one does). Runs as the caller, under row-level
 -- security: the tenant must be bound. Each statement must see the previous
--- fold's commit, hence READ COMMITTED.
+-- fold's commit, hence READ COMMITTED. The three rollups' upserts differ
+-- only in grain; SQL has no way to share them that keeps one statement.
 CREATE FUNCTION survey_stats_fold(tenant text) RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     folded int;
