@@ -14,7 +14,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/csat?sslmode=disable" || c.RedisURL != "redis://127.0.0.1:6379/0" ||
 		c.HTTPAddr != ":8080" || c.PublicBaseURL != "http://localhost:8080" || c.SMTPURL != "" ||
 		c.ReconcileInterval != time.Minute || !c.AutoMigrate || c.Role != RoleAll || c.ShutdownTimeout != 25*time.Second ||
-		c.ReadHeaderTimeout != 10*time.Second {
+		c.ReadHeaderTimeout != 10*time.Second || c.AnalyticsFoldInterval != 250*time.Millisecond {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -32,6 +32,9 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{"WORKER_CONCURRENCY", "0"},
 		{"SHUTDOWN_TIMEOUT", "soon"},
 		{"HTTP_READ_HEADER_TIMEOUT", "0s"},
+		{"ANALYTICS_FOLD_INTERVAL", "5ms"},
+		{"ANALYTICS_FOLD_INTERVAL", "often"},
+		{"SEND_CLAIM_LEASE", "1s"},
 		{"LOG_LEVEL", "loud"},
 		{"GRAPHQL_INTROSPECTION", "perhaps"},
 		{"CORS_ALLOWED_ORIGINS", "dash.example.com"},
