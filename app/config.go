@@ -13,6 +13,7 @@ import (
 
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/ratelimit"
+	"github.com/csat/csat/survey"
 	"github.com/csat/csat/webhooks"
 )
 
@@ -92,7 +93,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.SendClaimLease, err = duration(env("SEND_CLAIM_LEASE", "30s")); err != nil || c.SendClaimLease < 5*time.Second {
 		return c, bad("SEND_CLAIM_LEASE", errors.Join(err, errors.New("want at least 5s")))
 	}
-	if c.AnalyticsFoldInterval, err = duration(env("ANALYTICS_FOLD_INTERVAL", "250ms")); err != nil || c.AnalyticsFoldInterval < 10*time.Millisecond {
+	if c.AnalyticsFoldInterval, err = duration(env("ANALYTICS_FOLD_INTERVAL", survey.DefaultFoldInterval.String())); err != nil || c.AnalyticsFoldInterval < 10*time.Millisecond {
 		return c, bad("ANALYTICS_FOLD_INTERVAL", errors.Join(err, errors.New("want at least 10ms")))
 	}
 	if c.ReadHeaderTimeout, err = duration(env("HTTP_READ_HEADER_TIMEOUT", "10s")); err != nil {

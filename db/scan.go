@@ -141,17 +141,22 @@ func asInt(v any) (int64, error) {
 	return 0, fmt.Errorf("db: cannot scan %T as an integer", v)
 }
 
-// scanSurveys reads every row of cols into surveys of tenantID.
-func scanSurveys(rows *sql.Rows, tenantID string, cols []string, limit int) ([]Survey, error) {
+// scanSurveys reads every row of cols into surveys of tenantID; extra
+// columns after them, when each is set, go to each with their values.
+func scanSurveys(rows *sql.Rows, tenantID string, cols []string, limit, extra int, each func([]any) error) ([]Survey, error) {
 	defer rows.Close()
-	sc, err := newSurveyScanner(cols, 0)
+	sc, err := newSurveyScanner(cols, extra)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Survey, 0, limit)
 	for rows.Next() {
 		out = append(out, Survey{TenantID: tenantID})
-		if _, err := sc.scan(rows, &out[len(out)-1]); err != nil {
+		vals, err := sc.scan(rows, &out[len(out)-1])
+		if err == nil && each != nil {
+			err = each(vals)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -133,7 +133,7 @@ func PageSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilt
 	if err != nil {
 		return nil, false, fmt.Errorf("page surveys: %w", mapErr(err))
 	}
-	out, err := scanSurveys(rows, tenantID, cols, k.Limit+1)
+	out, err := scanSurveys(rows, tenantID, cols, k.Limit+1, 0, nil)
 	if err != nil {
 		return nil, false, fmt.Errorf("page surveys: %w", mapErr(err))
 	}

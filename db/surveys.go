@@ -186,7 +186,7 @@ func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilt
 		if err != nil {
 			return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
 		}
-		out, err := scanSurveys(rows, tenantID, ShownColumns, limit)
+		out, err := scanSurveys(rows, tenantID, ShownColumns, limit, 0, nil)
 		if err != nil {
 			return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
 		}
@@ -200,28 +200,16 @@ func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilt
 	if err != nil {
 		return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
 	}
-	defer rows.Close()
-	sc, err := newSurveyScanner(ShownColumns, 1)
-	if err != nil {
-		return nil, 0, err
-	}
-	out := make([]Survey, 0, limit)
 	var total int64
-	for rows.Next() {
-		out = append(out, Survey{TenantID: tenantID})
-		extra, err := sc.scan(rows, &out[len(out)-1])
-		if err == nil {
-			total, err = asInt(extra[0])
-		}
-		if err != nil {
-			return nil, 0, fmt.Errorf("list surveys: %w", err)
-		}
-		if out[len(out)-1].ID == "" { // the empty page's row
-			out = out[:len(out)-1]
-		}
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanSurveys(rows, tenantID, ShownColumns, limit, 1, func(extra []any) (err error) {
+		total, err = asInt(extra[0])
+		return err
+	})
+	if err != nil {
 		return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
+	}
+	if len(out) == 1 && out[0].ID == "" { // the empty page's row
+		out = out[:0]
 	}
 	return out, int(total), nil
 }

@@ -18,7 +18,7 @@ import (
 // folds every tenant (what a process that died left behind).
 
 // DefaultFoldInterval is how long deltas wait at most, in a running
-// process, before they are folded.
+// process, before they are folded (ANALYTICS_FOLD_INTERVAL's default).
 const DefaultFoldInterval = 250 * time.Millisecond
 
 // foldQueue holds the tenants this process wrote to since the last fold.

@@ -526,10 +526,10 @@ type SweepResult struct {
 }
 
 // Sweep makes Postgres the source of truth for what is due: it expires
-// sent surveys whose links expired and enqueues every pending survey due
+// sent surveys whose links expired, enqueues every pending survey due
 // before now+horizon, and folds each tenant's analytics deltas (those a
-// process that died never folded). Tasks are idempotent, so enqueueing one that is
-// already queued is harmless.
+// process that died never folded). Tasks are idempotent, so enqueueing
+// one that is already queued is harmless.
 func (s *Service) Sweep(ctx context.Context, horizon time.Duration) (SweepResult, error) {
 	ids, err := db.ListTenantIDs(ctx, s.DB)
 	if err != nil {
