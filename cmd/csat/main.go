@@ -110,6 +110,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, _, st
 	log := logger(cfg, stderr)
 	slog.SetDefault(log)
 	redis.SetLogger(redisLog{log})
+	log.Info("garbage collector", "gogc", app.TuneGC(getenv))
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
 		return err
