@@ -20,13 +20,22 @@ import (
 	"github.com/csat/csat/errs"
 )
 
-// Open connects to Postgres. Cancelling a context does not stop a query on
-// the server, so a statement_timeout bounds every statement.
+// StatementTimeout bounds every statement on the server (statement_timeout):
+// cancelling a context does not stop a query there.
+const StatementTimeout = 30 * time.Second
+
+// Open connects to Postgres. Connecting and sending give up after 5 s; the
+// wait for an answer outlasts StatementTimeout, so a long statement ends
+// with the server's own timeout error rather than the client dropping the
+// connection while the server still runs it (a 5 s read timeout used to
+// fail CREATE DATABASE and any statement between 5 and 30 s this way).
 func Open(dsn string, maxConns int) (*bun.DB, error) {
 	connector := pgdriver.NewConnector(
 		pgdriver.WithDSN(dsn),
-		pgdriver.WithConnParams(map[string]any{"statement_timeout": "30s"}),
-		pgdriver.WithTimeout(5*time.Second),
+		pgdriver.WithConnParams(map[string]any{"statement_timeout": fmt.Sprintf("%dms", StatementTimeout.Milliseconds())}),
+		pgdriver.WithDialTimeout(5*time.Second),
+		pgdriver.WithWriteTimeout(5*time.Second),
+		pgdriver.WithReadTimeout(StatementTimeout+5*time.Second),
 	)
 	sqldb := sql.OpenDB(bindingConnector{connector})
 	if maxConns <= 0 {
