@@ -129,15 +129,31 @@ func do(ctx context.Context, c *http.Client, method, url, key string, body strin
 	if err != nil {
 		return err
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	buf := readBody(resp)
+	defer bodies.Put(buf)
+	b := buf.Bytes()
 	if slices.Contains(want, resp.StatusCode) {
-		if strings.Contains(string(b), `"errors"`) && strings.HasSuffix(url, "/graphql") {
+		if bytes.Contains(b, []byte(`"errors"`)) && strings.HasSuffix(url, "/graphql") {
 			return fmt.Errorf("graphql errors: %.200s", b)
 		}
 		return nil
 	}
 	return fmt.Errorf("%s %s: %d %.200s", method, url, resp.StatusCode, b)
+}
+
+// bodies recycles response buffers: the load generator shares the cores
+// with the service it measures, so it should cost as little as it can
+// (io.ReadAll grew a fresh slice for every response, and the GraphQL
+// replies were decoded whole only to look for errors).
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readBody reads and closes resp's body into a buffer from bodies.
+func readBody(resp *http.Response) *bytes.Buffer {
+	buf := bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	_, _ = buf.ReadFrom(resp.Body)
+	resp.Body.Close()
+	return buf
 }
 
 // rssSampler records the process's peak resident set size while it runs.

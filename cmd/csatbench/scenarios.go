@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -182,9 +183,13 @@ func graphql(ctx context.Context, c *http.Client, base, key, query string, vars 
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	buf := readBody(resp)
+	defer bodies.Put(buf)
 	if resp.StatusCode == http.StatusNotFound {
 		return fmt.Errorf("POST /graphql: 404, the GraphQL API is not mounted")
+	}
+	if out == nil && resp.StatusCode == http.StatusOK && !bytes.Contains(buf.Bytes(), []byte(`"errors"`)) {
+		return nil // nothing to read from it, and no error in it
 	}
 	var env struct {
 		Data   json.RawMessage `json:"data"`
@@ -192,7 +197,7 @@ func graphql(ctx context.Context, c *http.Client, base, key, query string, vars 
 			Message string `json:"message"`
 		} `json:"errors"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+	if err := json.Unmarshal(buf.Bytes(), &env); err != nil {
 		return fmt.Errorf("graphql: %d, not JSON: %w", resp.StatusCode, err)
 	}
 	if resp.StatusCode != http.StatusOK || len(env.Errors) > 0 {
