@@ -125,16 +125,19 @@ func compareWithRows(t *testing.T, ctx context.Context, admin, appDB *bun.DB, te
 			if err != nil {
 				t.Fatal(err)
 			}
-			var want []db.StatRow
+			var want []struct {
+				Key                      string
+				Sent, R1, R2, R3, R4, R5 int
+			}
 			keyExpr := "''"
 			if group != "" {
 				keyExpr = "coalesce(agent_id, '')"
 			}
-			err = admin.NewRaw(`SELECT 1 AS bucket, `+keyExpr+` AS key, count(*) AS sent,
+			err = admin.NewRaw(`SELECT `+keyExpr+` AS key, count(*) AS sent,
 					count(*) FILTER (WHERE rating = 1) AS r1, count(*) FILTER (WHERE rating = 2) AS r2,
 					count(*) FILTER (WHERE rating = 3) AS r3, count(*) FILTER (WHERE rating = 4) AS r4,
 					count(*) FILTER (WHERE rating = 5) AS r5
-				FROM surveys WHERE tenant_id = ? AND sent_at >= ? AND sent_at < ? GROUP BY 2 ORDER BY 2`,
+				FROM surveys WHERE tenant_id = ? AND sent_at >= ? AND sent_at < ? GROUP BY 1 ORDER BY 1`,
 				tenantID, r[0], r[1]).Scan(ctx, &want)
 			if err != nil {
 				t.Fatal(err)
@@ -151,7 +154,7 @@ func compareWithRows(t *testing.T, ctx context.Context, admin, appDB *bun.DB, te
 			}
 			for _, w := range want {
 				g := gotBy[w.Key]
-				if g.Sent != w.Sent || g.R1 != w.R1 || g.R2 != w.R2 || g.R3 != w.R3 || g.R4 != w.R4 || g.R5 != w.R5 {
+				if g.Bucket != 1 || g.Sent != w.Sent || g.Ratings != [5]int{w.R1, w.R2, w.R3, w.R4, w.R5} {
 					t.Errorf("%s %v by %q key %q: got %+v, want %+v", stage, r, group, w.Key, g, w)
 				}
 			}
