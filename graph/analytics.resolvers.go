@@ -13,7 +13,7 @@ import (
 
 // Trend is the resolver for the trend field.
 func (r *csatAnalyticsResolver) Trend(ctx context.Context, obj *model.CsatAnalytics, granularity *model.Granularity) ([]model.TrendPoint, error) {
-	return model.NewTrend(r.Svc.Trend(ctx, obj.Query, granularityOf(granularity)))
+	return trend(ctx, r.Svc, obj, granularityOf(granularity))
 }
 
 // Breakdown is the resolver for the breakdown field.

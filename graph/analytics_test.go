@@ -123,6 +123,43 @@ func TestAnalytics(t *testing.T) {
 		t.Errorf("agents %v", agents)
 	}
 
+	// The first trend asked for is read with the totals, which are then its
+	// sum: whichever trend that is (an argument, a variable, a fragment, one
+	// skipped), every figure is the one read on its own.
+	t.Run("trend-read-with-totals", func(t *testing.T) {
+		const totals = `totalSurveysSent totalResponses responseRate averageRating satisfactionScore ratingDistribution { rating count }`
+		const period = `startDate: "2026-03-01", endDate: "2026-03-10", timezone: "America/New_York"`
+		alone := mustGQL(t, s, key, `{ csatAnalytics(`+period+`) { `+totals+` } }`, nil)["csatAnalytics"].(map[string]any)
+		weeks := mustGQL(t, s, key, `{ csatAnalytics(`+period+`) { m: trend(granularity: MONTH) { date } trend(granularity: WEEK) { date surveysSent responses } } }`, nil)
+		wantWeeks := fmt.Sprint(dig(weeks, "csatAnalytics", "trend"))
+		for name, c := range map[string]struct {
+			q    string
+			vars map[string]any
+		}{
+			"argument":  {`{ csatAnalytics(` + period + `) { ` + totals + ` trend(granularity: WEEK) { date surveysSent responses } } }`, nil},
+			"variable":  {`query($g: Granularity) { csatAnalytics(` + period + `) { ` + totals + ` trend(granularity: $g) { date surveysSent responses } } }`, map[string]any{"g": "WEEK"}},
+			"inline":    {`{ csatAnalytics(` + period + `) { ` + totals + ` ... on CsatAnalytics { trend(granularity: WEEK) { date surveysSent responses } } } }`, nil},
+			"fragment":  {`{ csatAnalytics(` + period + `) { ...t ` + totals + ` } } fragment t on CsatAnalytics { trend(granularity: WEEK) { date surveysSent responses } }`, nil},
+			"skipped":   {`{ csatAnalytics(` + period + `) { ` + totals + ` d: trend @skip(if: true) { date } trend(granularity: WEEK) { date surveysSent responses } } }`, nil},
+			"day-first": {`{ csatAnalytics(` + period + `) { d: trend { date } ` + totals + ` trend(granularity: WEEK) { date surveysSent responses } } }`, nil},
+		} {
+			t.Run(name, func(t *testing.T) {
+				got := mustGQL(t, s, key, c.q, c.vars)["csatAnalytics"].(map[string]any)
+				for f, v := range alone {
+					if fmt.Sprint(got[f]) != fmt.Sprint(v) {
+						t.Errorf("%s: %v, read alone %v", f, got[f], v)
+					}
+				}
+				if fmt.Sprint(got["trend"]) != wantWeeks {
+					t.Errorf("trend %v, read alone %v", got["trend"], wantWeeks)
+				}
+				if d, ok := got["d"].([]any); ok && len(d) != 10 {
+					t.Errorf("%d day buckets, want 10", len(d))
+				}
+			})
+		}
+	})
+
 	// In UTC the last survey falls on Mar 11, outside the period.
 	d = mustGQL(t, s, key, q, nil)["csatAnalytics"].(map[string]any)
 	if d["totalSurveysSent"] != float64(4) || dig(d, "period", "timezone") != "UTC" {

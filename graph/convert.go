@@ -179,6 +179,57 @@ func analyticsQuery(start, end string, tz *string, f *model.AnalyticsFilter) sur
 	return q
 }
 
+// analytics answers csatAnalytics. When the selection asks for a trend,
+// the first trend's buckets are read with the totals, which are then their
+// sum (survey.AnalyticsAndTrend): one read less, and that trend field
+// answers from them.
+func analytics(ctx context.Context, svc *survey.Service, q survey.AnalyticsQuery) (*model.CsatAnalytics, error) {
+	g, ok := askedTrend(ctx)
+	if !ok {
+		return model.NewAnalytics(svc.Analytics(ctx, q))
+	}
+	a, trend, err := svc.AnalyticsAndTrend(ctx, q, g)
+	out, err := model.NewAnalytics(a, err)
+	if err != nil {
+		return nil, err
+	}
+	out.SetTrend(g, trend)
+	return out, nil
+}
+
+// askedTrend returns the granularity of the first trend field the current
+// field's selection asks for.
+func askedTrend(ctx context.Context) (survey.Granularity, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil || !graphql.HasOperationContext(ctx) {
+		return "", false
+	}
+	oc := graphql.GetOperationContext(ctx)
+	for _, f := range graphql.CollectFields(oc, fc.Field.Selections, csatAnalyticsImplementors) {
+		if f.Name != "trend" {
+			continue
+		}
+		var g *model.Granularity
+		if v := f.ArgumentMap(oc.Variables)["granularity"]; v != nil {
+			g = new(model.Granularity)
+			if g.UnmarshalGQL(v) != nil {
+				return "", false
+			}
+		}
+		return granularityOf(g), true
+	}
+	return "", false
+}
+
+// trend answers a trend field: from the buckets read with the totals when
+// they are of granularity g, else by reading them.
+func trend(ctx context.Context, svc *survey.Service, a *model.CsatAnalytics, g survey.Granularity) ([]model.TrendPoint, error) {
+	if points, ok := a.ReadTrend(g); ok {
+		return model.NewTrend(points, nil)
+	}
+	return model.NewTrend(svc.Trend(ctx, a.Query, g))
+}
+
 func granularityOf(g *model.Granularity) survey.Granularity {
 	if g == nil {
 		return survey.Day

@@ -44,7 +44,7 @@ func (r *queryResolver) Survey(ctx context.Context, id string) (*model.Survey, e
 
 // CsatAnalytics is the resolver for the csatAnalytics field.
 func (r *queryResolver) CsatAnalytics(ctx context.Context, startDate string, endDate string, timezone *string, filter *model.AnalyticsFilter) (*model.CsatAnalytics, error) {
-	return model.NewAnalytics(r.Svc.Analytics(ctx, analyticsQuery(startDate, endDate, timezone, filter)))
+	return analytics(ctx, r.Svc, analyticsQuery(startDate, endDate, timezone, filter))
 }
 
 // CsatConfig is the resolver for the csatConfig field.

@@ -106,6 +106,13 @@ func (c Counts) SatisfactionScore() float64 {
 	return ratio(int64(c.Distribution[3]+c.Distribution[4])*100, int64(c.Responses()))
 }
 
+func (c *Counts) addCounts(o Counts) {
+	c.Sent += o.Sent
+	for i, v := range o.Distribution {
+		c.Distribution[i] += v
+	}
+}
+
 func (c *Counts) add(r db.StatRow) {
 	c.Sent += r.Sent
 	for i, v := range r.Ratings {
@@ -313,12 +320,55 @@ func (s *Service) Analytics(ctx context.Context, q AnalyticsQuery) (*Analytics, 
 // Trend returns the period's figures per day, week or month; every bucket
 // of the period is present, empty ones with zeros.
 func (s *Service) Trend(ctx context.Context, q AnalyticsQuery, g Granularity) ([]TrendPoint, error) {
+	_, _, trend, err := s.trend(ctx, q, g)
+	return trend, err
+}
+
+// AnalyticsAndTrend answers Analytics(q) and Trend(q, g) together. When the
+// trend's buckets partition the period (bucketsPartition), the totals are
+// the sum of the buckets and one read answers both; otherwise the totals
+// are read on their own.
+func (s *Service) AnalyticsAndTrend(ctx context.Context, q AnalyticsQuery, g Granularity) (*Analytics, []TrendPoint, error) {
+	r, edges, trend, err := s.trend(ctx, q, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !bucketsPartition(edges, r.from(), r.to()) {
+		a, err := s.Analytics(ctx, q)
+		return a, trend, err
+	}
+	a := &Analytics{Query: r.q, Period: r.period()}
+	for _, p := range trend {
+		a.addCounts(p.Counts)
+	}
+	return a, trend, nil
+}
+
+// bucketsPartition reports whether the bucket edges cover [from, to)
+// exactly once: the first edge is from, the last is to, and each is after
+// the one before. Then every survey the period counts falls in exactly one
+// bucket, so the buckets' counts add up to the period's.
+func bucketsPartition(edges []time.Time, from, to time.Time) bool {
+	if len(edges) < 2 || !edges[0].Equal(from) || !edges[len(edges)-1].Equal(to) {
+		return false
+	}
+	for i := 1; i < len(edges); i++ {
+		if !edges[i].After(edges[i-1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// trend reads the period's buckets of granularity g (Day when empty) and
+// returns them with their edges.
+func (s *Service) trend(ctx context.Context, q AnalyticsQuery, g Granularity) (analyticsRange, []time.Time, []TrendPoint, error) {
 	if g == "" {
 		g = Day
 	}
-	_, bounds, rows, err := s.stats(ctx, q, g, "")
+	r, bounds, rows, err := s.stats(ctx, q, g, "")
 	if err != nil {
-		return nil, err
+		return analyticsRange{}, nil, nil, err
 	}
 	out := make([]TrendPoint, len(bounds)-1)
 	for i := range out {
@@ -329,7 +379,7 @@ func (s *Service) Trend(ctx context.Context, q AnalyticsQuery, g Granularity) ([
 			out[row.Bucket-1].add(row)
 		}
 	}
-	return out, nil
+	return r, bounds, out, nil
 }
 
 // Breakdown returns the period's figures per agent, team or channel that

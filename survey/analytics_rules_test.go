@@ -157,3 +157,59 @@ func TestTrendBuckets(t *testing.T) {
 		t.Errorf("unknown granularity: %v", err)
 	}
 }
+
+// TestBucketsPartition: the totals come from a trend's buckets only when
+// the buckets cover the period exactly once.
+func TestBucketsPartition(t *testing.T) {
+	now := time.Date(2026, 3, 8, 12, 0, 0, 0, time.UTC)
+	d := func(day int) time.Time { return time.Date(2026, 3, day, 0, 0, 0, 0, time.UTC) }
+	from, to := d(1), d(8)
+	cases := []struct {
+		name  string
+		edges []time.Time
+		want  bool
+	}{
+		{"one-bucket", []time.Time{from, to}, true},
+		{"days", []time.Time{d(1), d(2), d(3), d(4), d(5), d(6), d(7), d(8)}, true},
+		{"uneven", []time.Time{d(1), d(2), d(7), d(8)}, true},
+		{"starts-late", []time.Time{d(2), d(5), d(8)}, false},
+		{"starts-early", []time.Time{d(1).Add(-time.Hour), d(5), d(8)}, false},
+		{"ends-early", []time.Time{d(1), d(5), d(7)}, false},
+		{"ends-late", []time.Time{d(1), d(5), d(9)}, false},
+		{"same-instant-elsewhere", []time.Time{from.In(time.FixedZone("X", 3600)), to.In(time.FixedZone("Y", -7200))}, true},
+		{"repeated-edge", []time.Time{d(1), d(4), d(4), d(8)}, false},
+		{"backwards", []time.Time{d(1), d(5), d(3), d(8)}, false},
+		{"one-edge", []time.Time{from}, false},
+		{"none", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := bucketsPartition(c.edges, from, to); got != c.want {
+				t.Errorf("bucketsPartition = %v, want %v", got, c.want)
+			}
+		})
+	}
+	// The trends the service builds partition their period, in every
+	// granularity and timezone (DST days and half-hour offsets too).
+	for _, q := range []AnalyticsQuery{
+		{StartDate: "2026-03-04", EndDate: "2026-03-17"},
+		{StartDate: "2025-03-09", EndDate: "2026-03-08", Timezone: "Europe/Berlin"},
+		{StartDate: "2026-03-28", EndDate: "2026-03-30", Timezone: "America/New_York"},
+		{StartDate: "2026-01-15", EndDate: "2026-03-01", Timezone: "Asia/Kolkata"},
+		{StartDate: "2026-03-02", EndDate: "2026-03-02", Timezone: "Australia/Adelaide"},
+	} {
+		r, err := q.resolve(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []Granularity{Day, Week, Month} {
+			edges, err := r.buckets(g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bucketsPartition(edges, r.from(), r.to()) {
+				t.Errorf("%+v %s: the trend's buckets do not partition the period", q, g)
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -356,6 +357,17 @@ func TestAnalyticsMatchesRows(t *testing.T) {
 				if sum.Sent != a.Sent {
 					t.Errorf("%s %s: trend sums to %d, totals say %d", name, g, sum.Sent, a.Sent)
 				}
+				// Read together, the totals are the trend's sum: the same figures.
+				both, bothTrend, err := p.svc.AnalyticsAndTrend(ctx, q, g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if both.Counts != a.Counts || both.Query != a.Query || both.Period != a.Period {
+					t.Errorf("%s %s: read with the trend %+v, alone %+v", name, g, both, a)
+				}
+				if !slices.Equal(bothTrend, trend) {
+					t.Errorf("%s %s: trend read with the totals %+v, alone %+v", name, g, bothTrend, trend)
+				}
 			}
 			if g := len(mustTrend(t, p.svc, ctx, q, survey.Day)); g != 4 {
 				t.Errorf("%s: %d day buckets, want 4", name, g)
@@ -387,6 +399,15 @@ func TestAnalyticsMatchesRows(t *testing.T) {
 	}
 	if tr := mustTrend(t, p.svc, ctx, q, survey.Day); len(tr) != 3 || tr[2].Date != "2025-01-03" || tr[2].Sent != 0 {
 		t.Fatalf("empty trend: %+v", tr)
+	}
+	if both, tr, err := p.svc.AnalyticsAndTrend(ctx, q, survey.Week); err != nil || both.Counts != (survey.Counts{}) || len(tr) != 1 {
+		t.Fatalf("empty range with its trend: %+v %+v %v", both, tr, err)
+	}
+	// Bad input is refused as Analytics refuses it.
+	bad := survey.AnalyticsQuery{StartDate: "2026-03-10", EndDate: "2026-03-01"}
+	_, errAlone := p.svc.Analytics(ctx, bad)
+	if _, _, err := p.svc.AnalyticsAndTrend(ctx, bad, survey.Day); err == nil || err.Error() != errAlone.Error() {
+		t.Fatalf("start after end: %v, Analytics says %v", err, errAlone)
 	}
 }
 

@@ -14,6 +14,20 @@ type CsatAnalytics struct {
 	AverageRating      *float64
 	SatisfactionScore  float64
 	RatingDistribution []RatingCount
+	// trend was read with the totals (survey.AnalyticsAndTrend), in
+	// buckets of trendOf; the trend field of that granularity shows it.
+	trend   []survey.TrendPoint
+	trendOf survey.Granularity
+}
+
+// SetTrend keeps the trend read with the totals.
+func (a *CsatAnalytics) SetTrend(g survey.Granularity, trend []survey.TrendPoint) {
+	a.trend, a.trendOf = trend, g
+}
+
+// ReadTrend returns the trend read with the totals if it is in buckets of g.
+func (a *CsatAnalytics) ReadTrend(g survey.Granularity) ([]survey.TrendPoint, bool) {
+	return a.trend, a.trend != nil && a.trendOf == g
 }
 
 // NewAnalytics shapes the domain figures, the same REST shows.
