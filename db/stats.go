@@ -93,8 +93,9 @@ func SurveyStats(ctx context.Context, idb bun.IDB, tenantID string, q StatsQuery
 }
 
 // scanStats reads stats rows by column name, by hand: Bun's reflection
-// scan was a tenth of a GraphQL analytics request's CPU (a year's weekly
-// trend and agent breakdown are ~120 rows).
+// (a scanner per field, the slice grown by reflect) was about 3 % of a
+// GraphQL analytics request's CPU for a year's weekly trend and agent
+// breakdown (~120 rows), with 120 allocations more.
 func scanStats(rows *sql.Rows) ([]StatRow, error) {
 	defer rows.Close()
 	cols, err := rows.Columns()

@@ -188,12 +188,12 @@ func analytics(ctx context.Context, svc *survey.Service, q survey.AnalyticsQuery
 	if !ok {
 		return model.NewAnalytics(svc.Analytics(ctx, q))
 	}
-	a, trend, err := svc.AnalyticsAndTrend(ctx, q, g)
+	a, points, err := svc.AnalyticsAndTrend(ctx, q, g)
 	out, err := model.NewAnalytics(a, err)
 	if err != nil {
 		return nil, err
 	}
-	out.SetTrend(g, trend)
+	out.SetTrend(g, points)
 	return out, nil
 }
 

@@ -106,6 +106,7 @@ func (c Counts) SatisfactionScore() float64 {
 	return ratio(int64(c.Distribution[3]+c.Distribution[4])*100, int64(c.Responses()))
 }
 
+// addCounts adds another bucket's counts to c.
 func (c *Counts) addCounts(o Counts) {
 	c.Sent += o.Sent
 	for i, v := range o.Distribution {
