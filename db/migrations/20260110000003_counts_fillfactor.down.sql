@@ -1,0 +1,1 @@
+ALTER TABLE survey_counts RESET (fillfactor);
