@@ -249,7 +249,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		worker = jobs.NewServer(a.RedisOp, jobs.ServerConfig{
 			Concurrency: a.Cfg.WorkerConcurrency, ShutdownTimeout: a.Cfg.ShutdownTimeout, Log: a.Log,
 		})
-		h := &jobs.Handlers{Svc: a.Svc, Log: a.Log, Register: []func(*asynq.ServeMux){a.Hooks.Register}}
+		h := &jobs.Handlers{Svc: a.Svc, Log: a.Log, Jobs: &jobs.Client{Asynq: a.Queue}, Fanout: a.Cfg.WorkerConcurrency,
+			Register: []func(*asynq.ServeMux){a.Hooks.Register}}
 		if err := worker.Start(h.Mux()); err != nil {
 			_ = srv.Close()
 			return fmt.Errorf("start worker: %w", err)

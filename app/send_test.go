@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/jobs"
 	"github.com/csat/csat/mail"
 	"github.com/csat/csat/secret"
 	"github.com/csat/csat/survey"
@@ -22,12 +25,18 @@ func apiOnly(t *testing.T) *testenv.Service {
 // duePending stores n pending surveys of the tenant, due a second ago.
 func duePending(t *testing.T, s *testenv.Service, tenantID, prefix string, n int) []string {
 	t.Helper()
+	return pendingDueAt(t, s, tenantID, prefix, n, time.Now().Add(-time.Second))
+}
+
+// pendingDueAt stores n pending surveys of the tenant, due at the given time.
+func pendingDueAt(t *testing.T, s *testenv.Service, tenantID, prefix string, n int, due time.Time) []string {
+	t.Helper()
 	var ids []string
 	for i := range n {
 		id := fmt.Sprintf("csat_%s%020d", prefix, i)
 		_, err := s.Admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for)
-			VALUES (?, ?, ?, ?, 'pending', now() - interval '2 hours', now() - interval '1 second')`,
-			tenantID, id, prefix+fmt.Sprint(i), fmt.Sprintf("%s%d@example.com", prefix, i)).Exec(context.Background())
+			VALUES (?, ?, ?, ?, 'pending', now() - interval '2 hours', ?)`,
+			tenantID, id, prefix+fmt.Sprint(i), fmt.Sprintf("%s%d@example.com", prefix, i), due.UTC()).Exec(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,5 +180,89 @@ func TestSendRefusedIsDueAgain(t *testing.T) {
 	}
 	if n := len(s.SMTP.To("f0@example.com")); n != 1 {
 		t.Fatalf("%d emails, want 1", n)
+	}
+}
+
+// SendDue sends every due survey of the tenant once, batch after batch,
+// however many callers share the wave, and leaves the ones due later.
+func TestSendDueSendsEachDueSurveyOnce(t *testing.T) {
+	cases := []struct {
+		name       string
+		due, later int
+		callers    int
+	}{
+		{name: "less than a batch", due: 7, callers: 1},
+		{name: "several batches", due: 2*survey.SendBatch + 13, later: 5, callers: 1},
+		{name: "exactly a batch", due: survey.SendBatch, callers: 1},
+		{name: "shared by four callers", due: 3*survey.SendBatch + 1, later: 3, callers: 4},
+	}
+	s := apiOnly(t)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tenantID, _ := s.NewTenant(t, fmt.Sprintf("Acme %d", i))
+			prefix := fmt.Sprintf("w%dx", i)
+			ids := append(duePending(t, s, tenantID, prefix, tc.due),
+				pendingDueAt(t, s, tenantID, prefix+"l", tc.later, time.Now().Add(time.Hour))...)
+			sent := make(chan int, tc.callers)
+			for range tc.callers {
+				go func() {
+					n, more, err := s.App.Svc.SendDue(context.Background(), tenantID, time.Now())
+					if err != nil || more {
+						t.Errorf("send due: %v more %v", err, more)
+					}
+					sent <- n
+				}()
+			}
+			total := 0
+			for range tc.callers {
+				total += <-sent
+			}
+			if total != tc.due {
+				t.Errorf("sent %d, want %d", total, tc.due)
+			}
+			for j, id := range ids {
+				sv := getSurvey(t, s, tenantID, id)
+				if j < tc.due {
+					if n := len(s.SMTP.To(fmt.Sprintf("%s%d@example.com", prefix, j))); sv.Status != db.StatusSent || n != 1 {
+						t.Errorf("due survey %d: %s, %d emails", j, sv.Status, n)
+					}
+					continue
+				}
+				if n := len(s.SMTP.To(fmt.Sprintf("%sl%d@example.com", prefix, j-tc.due))); sv.Status != db.StatusPending || n != 0 || sv.ClaimedAt != nil {
+					t.Errorf("later survey %d: %s, %d emails, claimed %v", j, sv.Status, n, sv.ClaimedAt)
+				}
+			}
+		})
+	}
+}
+
+// A wave due a few seconds ahead is one send-due task of its tenant (not a
+// task per survey), shared with helper tasks; every survey is emailed once.
+func TestWaveDueAtOnceSentByGroupedTask(t *testing.T) {
+	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB})
+	tenantID, _ := s.NewTenant(t, "Acme")
+	n := 3*survey.SendBatch + 7
+	due := time.Now().Add(4 * time.Second).UTC()
+	ids := pendingDueAt(t, s, tenantID, "g", n, due)
+	for _, id := range ids {
+		if err := s.App.Svc.Jobs.ScheduleSend(context.Background(), tenantID, id, due); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks, err := asynq.NewInspectorFromRedisClient(s.Redis).ListScheduledTasks(jobs.QueueCritical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 1 || tasks[0].Type != jobs.TypeSurveySendDue {
+		t.Fatalf("%d scheduled tasks for a wave due at once, want one send-due task", len(tasks))
+	}
+	testenv.Eventually(t, 30*time.Second, "every survey emailed", func() bool { return len(s.SMTP.Messages()) >= n })
+	for i, id := range ids {
+		if sv := getSurvey(t, s, tenantID, id); sv.Status != db.StatusSent {
+			t.Errorf("survey %d: %s", i, sv.Status)
+		}
+		if got := len(s.SMTP.To(fmt.Sprintf("g%d@example.com", i))); got != 1 {
+			t.Errorf("survey %d: %d emails", i, got)
+		}
 	}
 }

@@ -33,6 +33,19 @@ func ClaimableDue(ctx context.Context, tx bun.Tx, tenantID, except string, befor
 	return out, nil
 }
 
+// CountDue counts the tenant's pending surveys due before the given time,
+// claimed or not, up to limit.
+func CountDue(ctx context.Context, idb bun.IDB, tenantID string, before time.Time, limit int) (int, error) {
+	var n int
+	err := idb.NewRaw(`SELECT count(*) FROM (SELECT 1 FROM surveys
+		WHERE tenant_id = ? AND status = 'pending' AND scheduled_for <= ? LIMIT ?) AS due`,
+		tenantID, before, limit).Scan(ctx, &n)
+	if err != nil {
+		return 0, fmt.Errorf("count due surveys: %w", err)
+	}
+	return n, nil
+}
+
 // Claim gives each survey of ids the token hash at the same index and a
 // send claim taken at the given time.
 func Claim(ctx context.Context, tx bun.Tx, tenantID string, ids []string, hashes [][]byte, at time.Time) error {

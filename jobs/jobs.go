@@ -18,8 +18,9 @@ import (
 
 // Task types.
 const (
-	TypeSurveySend   = "survey:send"
-	TypeSurveyExpire = "survey:expire"
+	TypeSurveySend    = "survey:send"
+	TypeSurveySendDue = "survey:send-due"
+	TypeSurveyExpire  = "survey:expire"
 )
 
 // Queues, by priority.
@@ -49,11 +50,25 @@ func newTask(typ string, p Payload, opts ...asynq.Option) (*asynq.Task, error) {
 // Client enqueues survey tasks; it implements survey.Scheduler.
 type Client struct {
 	Asynq *asynq.Client
+	Now   func() time.Time // the clock; time.Now when nil
 }
 
-// ScheduleSend enqueues the send of a survey at a time. The TaskID makes a
-// second enqueue of a queued task a no-op.
+// groupLead is how far ahead a send must be due to join its tenant's task
+// for that second (see ScheduleSend): that task cannot have started yet.
+const groupLead = 2 * time.Second
+
+// ScheduleSend enqueues the send of a survey at a time. A survey due more
+// than groupLead ahead joins its tenant's send-due task for that second
+// (TaskID per tenant and second), which emails every survey of the tenant
+// due within that second: 10,000 surveys due at once are one task, not
+// 10,000. A survey due sooner (or already) gets a task of its own, as that
+// second's task may have run. Either way a second enqueue of a queued task
+// is a no-op, and the sweep enqueues again whatever Redis lost.
 func (c *Client) ScheduleSend(ctx context.Context, tenantID, surveyID string, at time.Time) error {
+	if sec := at.Truncate(time.Second); sec.After(c.now().Add(groupLead)) {
+		return c.enqueueSendDue(ctx, DuePayload{TenantID: tenantID, Before: sec.Add(time.Second), Lead: true},
+			fmt.Sprintf("send-due:%s:%d", tenantID, sec.Unix()), asynq.ProcessAt(sec))
+	}
 	t, err := newTask(TypeSurveySend, Payload{tenantID, surveyID},
 		asynq.Queue(QueueCritical), asynq.MaxRetry(12), asynq.Timeout(time.Minute),
 		asynq.TaskID("send:"+tenantID+":"+surveyID), asynq.ProcessAt(at))
@@ -61,6 +76,34 @@ func (c *Client) ScheduleSend(ctx context.Context, tenantID, surveyID string, at
 		return err
 	}
 	return ignoreConflict(c.Asynq.EnqueueContext(ctx, t))
+}
+
+// DuePayload names the tenant and the time before which its due surveys
+// are sent (TypeSurveySendDue). A lead task shares a large wave with
+// helper tasks (see Handlers.SendDue).
+type DuePayload struct {
+	TenantID string    `json:"tenant_id"`
+	Before   time.Time `json:"before"`
+	Lead     bool      `json:"lead,omitempty"`
+}
+
+func (c *Client) enqueueSendDue(ctx context.Context, p DuePayload, id string, opts ...asynq.Option) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode %s payload: %w", TypeSurveySendDue, err)
+	}
+	opts = append([]asynq.Option{asynq.Queue(QueueCritical), asynq.MaxRetry(12), asynq.Timeout(time.Minute)}, opts...)
+	if id != "" {
+		opts = append(opts, asynq.TaskID(id))
+	}
+	return ignoreConflict(c.Asynq.EnqueueContext(ctx, asynq.NewTask(TypeSurveySendDue, b, opts...)))
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 // ScheduleExpire enqueues the expiry of a sent survey at its expires_at.
@@ -85,6 +128,11 @@ func ignoreConflict(_ *asynq.TaskInfo, err error) error {
 type Handlers struct {
 	Svc *survey.Service
 	Log *slog.Logger
+	// Jobs enqueues the helpers and continuations of send-due tasks.
+	Jobs *Client
+	// Fanout is how many tasks at most share one tenant's wave (the
+	// worker concurrency); 0 or 1: the lead task sends it alone.
+	Fanout int
 	// Register adds other packages' task types to the mux (webhooks).
 	Register []func(*asynq.ServeMux)
 }
@@ -111,6 +159,48 @@ func (h *Handlers) Send(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
+// SendDue handles TypeSurveySendDue: it emails the tenant's due surveys
+// batch after batch. A lead task first counts them and enqueues a helper
+// task per further batch, up to Fanout tasks in all, so a wave is sent by
+// as many workers as are free; helpers (TaskID per wave and number) are
+// enqueued once however often the lead runs. A task that ran out of time
+// with surveys left enqueues its continuation.
+func (h *Handlers) SendDue(ctx context.Context, t *asynq.Task) error {
+	var p DuePayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID == "" || p.Before.IsZero() {
+		return fmt.Errorf("bad %s payload: %w", t.Type(), errors.Join(err, asynq.SkipRetry))
+	}
+	if p.Lead && h.Fanout > 1 && h.Jobs != nil {
+		n, err := h.Svc.CountDue(ctx, p.TenantID, p.Before, h.Fanout*survey.SendBatch)
+		if err != nil {
+			return fmt.Errorf("send due surveys: %w", err)
+		}
+		helper := DuePayload{TenantID: p.TenantID, Before: p.Before}
+		for i := 1; i < min(h.Fanout, (n+survey.SendBatch-1)/survey.SendBatch); i++ {
+			id := fmt.Sprintf("send-due:%s:%d:%d", p.TenantID, p.Before.Unix(), i)
+			if err := h.Jobs.enqueueSendDue(ctx, helper, id); err != nil {
+				h.Log.Warn("enqueue send helper failed; the lead sends alone", "tenant_id", p.TenantID, "err", err)
+				break
+			}
+		}
+	}
+	sent, more, err := h.Svc.SendDue(ctx, p.TenantID, p.Before)
+	if err != nil {
+		return fmt.Errorf("send due surveys: %w", err)
+	}
+	h.Log.Debug("survey send-due task", "tenant_id", p.TenantID, "sent", sent, "more", more)
+	if more && ctx.Err() != nil {
+		// A worker shutting down: asynq puts the task back.
+		return fmt.Errorf("send due surveys: %w", ctx.Err())
+	}
+	if more && h.Jobs != nil {
+		if err := h.Jobs.enqueueSendDue(ctx, DuePayload{TenantID: p.TenantID, Before: p.Before, Lead: true}, ""); err != nil {
+			return fmt.Errorf("continue due surveys: %w", err)
+		}
+	}
+	return nil
+}
+
 // Expire handles TypeSurveyExpire.
 func (h *Handlers) Expire(ctx context.Context, t *asynq.Task) error {
 	p, err := decode(t)
@@ -127,6 +217,7 @@ func (h *Handlers) Expire(ctx context.Context, t *asynq.Task) error {
 func (h *Handlers) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeSurveySend, h.Send)
+	mux.HandleFunc(TypeSurveySendDue, h.SendDue)
 	mux.HandleFunc(TypeSurveyExpire, h.Expire)
 	for _, reg := range h.Register {
 		reg(mux)

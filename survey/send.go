@@ -59,6 +59,7 @@ type sendBatch struct {
 	cfg     *db.Config
 	at      time.Time   // the claims' time
 	outcome SendOutcome // the own survey's, unless it was claimed
+	taken   int         // surveys locked: claimed, finished or expired
 }
 
 // Send emails the survey of a send task and, in the same pass, up to
@@ -85,7 +86,7 @@ func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutc
 	}
 	s.sends.Add(1)
 	defer s.sends.Done()
-	b, err := s.claimBatch(ctx, tenantID, surveyID)
+	b, err := s.claimBatch(ctx, tenantID, surveyID, time.Time{})
 	if err != nil || len(b.claims) == 0 {
 		return b.outcome, err
 	}
@@ -109,48 +110,131 @@ func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutc
 	return b.outcome, nil
 }
 
-// claimBatch locks the task's survey and up to SendBatch-1 other due ones,
-// expires those that may no longer be sent, finishes those a dead worker
-// handed over, and claims the rest with fresh tokens.
-func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*sendBatch, error) {
-	b := &sendBatch{outcome: OutcomeNoop}
-	// Most tasks of a wave find their survey sent by another task's batch:
-	// one read tells, without a transaction.
-	var pre *db.Survey
+// ErrSendIncomplete means SendDue stopped at a batch whose emails did not
+// all go out (an SMTP failure, a claim taken over): the rest are due again.
+var ErrSendIncomplete = errors.New("survey emails left unsent; due again")
+
+// SendDue emails the tenant's surveys due before the given time (or by now,
+// when that is later: up to a second early for a task that runs at the
+// start of its second), batch after batch of SendBatch, each as Send does
+// (claim, handoff per email, finish). Several may run at once for the same
+// tenant: each batch takes surveys the others have not locked or claimed.
+//
+// It returns how many emails went out. It stops when a batch comes back
+// short (nothing more is due), when a batch did not go out whole
+// (ErrSendIncomplete), or with more true when ctx ends or its deadline
+// comes nearer than a claim lease (the caller continues in a new task).
+func (s *Service) SendDue(ctx context.Context, tenantID string, before time.Time) (sent int, more bool, err error) {
+	if tenantID == "" {
+		return 0, false, errs.ErrNoTenant
+	}
+	s.sends.Add(1)
+	defer s.sends.Done()
+	for {
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(dl) < s.claimLease() {
+			return sent, true, nil
+		}
+		b, err := s.claimBatch(ctx, tenantID, "", before)
+		if err != nil {
+			return sent, false, err
+		}
+		handed := 0
+		if len(b.claims) > 0 {
+			_ = s.deliver(ctx, tenantID, b) // no own survey: failures are logged
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			err := s.recordSent(fctx, tenantID, b)
+			cancel()
+			if err != nil {
+				// The handoffs are committed: the next claim finishes them.
+				return sent, false, err
+			}
+			for _, c := range b.claims {
+				if c.handed {
+					handed++
+				}
+			}
+			sent += handed
+		}
+		switch {
+		case handed < len(b.claims) && ctx.Err() == nil:
+			return sent, false, ErrSendIncomplete
+		case b.taken < SendBatch:
+			return sent, false, nil
+		}
+	}
+}
+
+// CountDue counts the tenant's pending surveys due before the later of now
+// and the given time, up to limit: how many a wave holds, to share it between workers.
+func (s *Service) CountDue(ctx context.Context, tenantID string, before time.Time, limit int) (int, error) {
+	if now := s.now(); before.Before(now) {
+		before = now
+	}
+	var n int
 	err := s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
-		pre, err = db.GetSurvey(ctx, idb, tenantID, surveyID)
+		n, err = db.CountDue(ctx, idb, tenantID, before, limit)
 		return err
 	})
-	if errors.Is(err, errs.ErrNotFound) {
-		return b, nil
-	}
-	if err != nil {
-		return b, err
-	}
-	if !sendable(pre, s.now().Add(-s.claimLease())) {
-		return b, nil // handled, or being handled
-	}
-	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
-		b.claims, b.own, b.outcome = nil, nil, OutcomeNoop
-		own, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
+	return n, err
+}
+
+// claimBatch locks the task's survey (none when surveyID is empty) and up
+// to SendBatch other surveys due before the later of now and before,
+// expires those that may no longer be sent, finishes those a dead worker
+// handed over, and claims the rest with fresh tokens.
+func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string, before time.Time) (*sendBatch, error) {
+	b := &sendBatch{outcome: OutcomeNoop}
+	if surveyID != "" {
+		// Most tasks of a wave find their survey sent by another task's
+		// batch: one read tells, without a transaction.
+		var pre *db.Survey
+		err := s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
+			pre, err = db.GetSurvey(ctx, idb, tenantID, surveyID)
+			return err
+		})
 		if errors.Is(err, errs.ErrNotFound) {
-			return nil // gone, or another worker holds it
+			return b, nil
 		}
 		if err != nil {
-			return err
+			return b, err
 		}
+		if !sendable(pre, s.now().Add(-s.claimLease())) {
+			return b, nil // handled, or being handled
+		}
+	}
+	err := s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+		b.claims, b.own, b.outcome, b.taken = nil, nil, OutcomeNoop, 0
 		now := s.now()
 		b.at = now
 		stale := now.Add(-s.claimLease())
-		if !sendable(own, stale) {
-			return nil // handled, or being handled
+		var cands []db.Survey
+		if surveyID != "" {
+			own, err := db.LockSurvey(ctx, tx, tenantID, surveyID)
+			if errors.Is(err, errs.ErrNotFound) {
+				return nil // gone, or another worker holds it
+			}
+			if err != nil {
+				return err
+			}
+			if !sendable(own, stale) {
+				return nil // handled, or being handled
+			}
+			if now.Before(own.ScheduledFor.Add(-dueSlack)) {
+				return ErrNotDue
+			}
+			cands = append(cands, *own)
 		}
-		if now.Before(own.ScheduledFor.Add(-dueSlack)) {
-			return ErrNotDue
+		if before.Before(now) {
+			before = now
 		}
-		others, err := db.ClaimableDue(ctx, tx, tenantID, surveyID, now, stale, SendBatch-1)
+		others, err := db.ClaimableDue(ctx, tx, tenantID, surveyID, before, stale, SendBatch-len(cands))
 		if err != nil {
 			return err
+		}
+		cands = append(cands, others...)
+		b.taken = len(cands)
+		if len(cands) == 0 {
+			return nil
 		}
 		if b.cfg, err = db.GetConfig(ctx, tx, tenantID); err != nil {
 			return fmt.Errorf("load config: %w", err)
@@ -158,7 +242,6 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 		if b.tenant, err = db.GetTenant(ctx, tx, tenantID); err != nil {
 			return fmt.Errorf("load tenant: %w", err)
 		}
-		cands := append([]db.Survey{*own}, others...)
 		emails := make([]string, len(cands))
 		for i := range cands {
 			emails[i] = cands[i].ContactEmail
@@ -175,12 +258,13 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 		var hashes [][]byte
 		for i := range cands {
 			sv := &cands[i]
+			own := surveyID != "" && i == 0
 			switch {
 			case sv.HandedAt != nil:
 				ends, endStatus = append(ends, sv.ID), append(endStatus, db.StatusSent)
 			case !cfg.Enabled || WindowPassed(sv.ScheduledFor, cfg, now) || optedOut[strings.ToLower(sv.ContactEmail)]:
 				ends, endStatus = append(ends, sv.ID), append(endStatus, db.StatusExpired)
-				if i == 0 {
+				if own {
 					b.outcome = OutcomeExpired
 				}
 			default:
@@ -188,7 +272,7 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string) (*s
 				c.hash = secret.Hash(c.token)
 				b.claims = append(b.claims, c)
 				ids, hashes = append(ids, sv.ID), append(hashes, c.hash)
-				if i == 0 {
+				if own {
 					b.own = c
 				}
 			}
