@@ -235,7 +235,10 @@ type ServerConfig struct {
 // NewServer builds the asynq server with the queue priorities. The delayed
 // task check runs every 250 ms, so a send starts at most ~250 ms after it
 // is due (asynq's default, 5 s, made a wave's p95 lateness seconds); it is
-// one small script per queue per check.
+// one small script per queue per check. Idle workers look for new tasks
+// every 125-375 ms (asynq's default: 0.5-1.5 s), so the helpers a wave's
+// send-due task enqueues start at once; a dequeue script per queue each
+// time.
 func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 20
@@ -245,6 +248,7 @@ func NewServer(redis asynq.RedisConnOpt, cfg ServerConfig) *asynq.Server {
 		Queues:                   Queues,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		DelayedTaskCheckInterval: 250 * time.Millisecond,
+		TaskCheckInterval:        250 * time.Millisecond,
 		Logger:                   asynqLogger{cfg.Log},
 		LogLevel:                 asynq.WarnLevel,
 		IsFailure: func(err error) bool {
