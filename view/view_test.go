@@ -326,3 +326,45 @@ func BenchmarkSurveyPage(b *testing.B) {
 		}
 	}
 }
+
+// expandRE is Expand as it was written first, with varRE: the reference
+// the scan must match.
+func expandRE(tpl string, vars map[string]string) string {
+	return varRE.ReplaceAllStringFunc(tpl, func(m string) string {
+		sub := varRE.FindStringSubmatch(m)
+		v, ok := vars[sub[2]]
+		if !ok {
+			return m
+		}
+		if v == "" {
+			return ""
+		}
+		return sub[1] + v
+	})
+}
+
+var expandVars = map[string]string{"contact_name": "Ann", "tenant_name": "", "conversation_id": "c-1 {{contact_name}}"}
+
+func TestExpandMatchesTheRegexp(t *testing.T) {
+	for _, tpl := range []string{
+		"", "plain", "Hi {{contact_name}},", "Hi {{tenant_name}},", "Hi  {{ contact_name }}!", "{{contact_name}}{{contact_name}}",
+		"{{contact_name}} {{contact_name}}", "{{{contact_name}}}", "{{ {{contact_name}}", "{{unknown}} {{contact_name}}",
+		"{{contact_name", "{{}}", "{{\tcontact_name\n}}", "x {{conversation_id}} y", " {{tenant_name}} {{tenant_name}}",
+		"{{contact-name}}", "Olá {{contact_name}}, ñ {{tenant_name}}.",
+	} {
+		if got, want := Expand(tpl, expandVars), expandRE(tpl, expandVars); got != want {
+			t.Errorf("Expand(%q) = %q, want %q", tpl, got, want)
+		}
+	}
+}
+
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"Hi {{contact_name}},", "{{ {{tenant_name}}}}", " {{x}}{{conversation_id}}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tpl string) {
+		if got, want := Expand(tpl, expandVars), expandRE(tpl, expandVars); got != want {
+			t.Errorf("Expand(%q) = %q, want %q", tpl, got, want)
+		}
+	})
+}
