@@ -256,7 +256,13 @@ func TestWaveDueAtOnceSentByGroupedTask(t *testing.T) {
 	if len(tasks) != 1 || tasks[0].Type != jobs.TypeSurveySendDue {
 		t.Fatalf("%d scheduled tasks for a wave due at once, want one send-due task", len(tasks))
 	}
-	testenv.Eventually(t, 30*time.Second, "every survey emailed", func() bool { return len(s.SMTP.Messages()) >= n })
+	testenv.Eventually(t, 30*time.Second, "every survey sent", func() bool {
+		sent, err := s.Admin.NewSelect().Table("surveys").Where("tenant_id = ? AND status = 'sent'", tenantID).Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sent == int64(n)
+	})
 	for i, id := range ids {
 		if sv := getSurvey(t, s, tenantID, id); sv.Status != db.StatusSent {
 			t.Errorf("survey %d: %s", i, sv.Status)
@@ -264,5 +270,45 @@ func TestWaveDueAtOnceSentByGroupedTask(t *testing.T) {
 		if got := len(s.SMTP.To(fmt.Sprintf("g%d@example.com", i))); got != 1 {
 			t.Errorf("survey %d: %d emails", i, got)
 		}
+	}
+}
+
+// Expiries due in the same second a few seconds ahead are one task of the
+// tenant, which expires every sent survey whose link expired, and only those.
+func TestExpiriesDueTogetherShareATask(t *testing.T) {
+	s := testenv.StartService(t, testenv.Options{RedisDB: redisDB})
+	tenantID, _ := s.NewTenant(t, "Acme")
+	ctx := context.Background()
+	at := time.Now().Add(4 * time.Second).UTC().Truncate(time.Second).Add(300 * time.Millisecond)
+	ids := duePending(t, s, tenantID, "x", 4)
+	for i, id := range ids {
+		exp := at.Add(time.Duration(i) * 100 * time.Millisecond)
+		if i == 3 {
+			exp = at.Add(time.Hour)
+		}
+		if _, err := s.Admin.NewRaw("UPDATE surveys SET status = 'sent', sent_at = now(), expires_at = ? WHERE id = ?", exp, id).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.App.Svc.Jobs.ScheduleExpire(ctx, tenantID, id, exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks, err := asynq.NewInspectorFromRedisClient(s.Redis).ListScheduledTasks(jobs.QueueDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 2 || tasks[0].Type != jobs.TypeSurveyExpireDue || tasks[1].Type != jobs.TypeSurveyExpireDue {
+		t.Fatalf("%d scheduled expiry tasks, want one per second", len(tasks))
+	}
+	testenv.Eventually(t, 20*time.Second, "the three expired", func() bool {
+		for _, id := range ids[:3] {
+			if getSurvey(t, s, tenantID, id).Status != db.StatusExpired {
+				return false
+			}
+		}
+		return true
+	})
+	if sv := getSurvey(t, s, tenantID, ids[3]); sv.Status != db.StatusSent {
+		t.Fatalf("the survey expiring in an hour is %s", sv.Status)
 	}
 }

@@ -18,9 +18,10 @@ import (
 
 // Task types.
 const (
-	TypeSurveySend    = "survey:send"
-	TypeSurveySendDue = "survey:send-due"
-	TypeSurveyExpire  = "survey:expire"
+	TypeSurveySend      = "survey:send"
+	TypeSurveySendDue   = "survey:send-due"
+	TypeSurveyExpire    = "survey:expire"
+	TypeSurveyExpireDue = "survey:expire-due"
 )
 
 // Queues, by priority.
@@ -107,7 +108,21 @@ func (c *Client) now() time.Time {
 }
 
 // ScheduleExpire enqueues the expiry of a sent survey at its expires_at.
+// Like sends, expiries more than groupLead ahead share their tenant's
+// task for that second (it runs once the second is over and expires every
+// sent survey of the tenant whose link expired): a wave's 10,000 expiries
+// are a task or two per second of the wave, not 10,000 tasks waiting in
+// Redis for days.
 func (c *Client) ScheduleExpire(ctx context.Context, tenantID, surveyID string, at time.Time) error {
+	if sec := at.Truncate(time.Second); sec.After(c.now().Add(groupLead)) {
+		b, err := json.Marshal(DuePayload{TenantID: tenantID, Before: sec.Add(time.Second)})
+		if err != nil {
+			return fmt.Errorf("encode %s payload: %w", TypeSurveyExpireDue, err)
+		}
+		t := asynq.NewTask(TypeSurveyExpireDue, b, asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(time.Minute),
+			asynq.TaskID(fmt.Sprintf("expire-due:%s:%d", tenantID, sec.Unix())), asynq.ProcessAt(sec.Add(time.Second)))
+		return ignoreConflict(c.Asynq.EnqueueContext(ctx, t))
+	}
 	t, err := newTask(TypeSurveyExpire, Payload{tenantID, surveyID},
 		asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(30*time.Second),
 		asynq.TaskID(fmt.Sprintf("expire:%s:%s:%d", tenantID, surveyID, at.Unix())), asynq.ProcessAt(at))
@@ -213,12 +228,26 @@ func (h *Handlers) Expire(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
+// ExpireDue handles TypeSurveyExpireDue: the tenant's sent surveys whose
+// links expired are marked expired.
+func (h *Handlers) ExpireDue(ctx context.Context, t *asynq.Task) error {
+	var p DuePayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID == "" {
+		return fmt.Errorf("bad %s payload: %w", t.Type(), errors.Join(err, asynq.SkipRetry))
+	}
+	if _, err := h.Svc.ExpireDue(ctx, p.TenantID); err != nil {
+		return fmt.Errorf("expire due surveys: %w", err)
+	}
+	return nil
+}
+
 // Mux routes task types to handlers.
 func (h *Handlers) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(TypeSurveySend, h.Send)
 	mux.HandleFunc(TypeSurveySendDue, h.SendDue)
 	mux.HandleFunc(TypeSurveyExpire, h.Expire)
+	mux.HandleFunc(TypeSurveyExpireDue, h.ExpireDue)
 	for _, reg := range h.Register {
 		reg(mux)
 	}

@@ -557,6 +557,15 @@ func (s *Service) Sweep(ctx context.Context, horizon time.Duration) (SweepResult
 
 const sweepBatch = 1000
 
+// ExpireDue expires the tenant's sent surveys whose links expired by now,
+// as the sweep does, and returns how many.
+func (s *Service) ExpireDue(ctx context.Context, tenantID string) (int, error) {
+	if tenantID == "" {
+		return 0, errs.ErrNoTenant
+	}
+	return s.expireOverdue(ctx, tenantID, s.now())
+}
+
 func (s *Service) expireOverdue(ctx context.Context, tenantID string, now time.Time) (int, error) {
 	total := 0
 	for {
