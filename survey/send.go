@@ -122,8 +122,9 @@ var ErrSendIncomplete = errors.New("survey emails left unsent; due again")
 //
 // It returns how many emails went out. It stops when a batch comes back
 // short (nothing more is due), when a batch did not go out whole
-// (ErrSendIncomplete), or with more true when ctx ends or its deadline
-// comes nearer than a claim lease (the caller continues in a new task).
+// (ErrSendIncomplete), or, after a full batch, with more true when ctx
+// ended or its deadline is nearer than a claim lease (the caller continues
+// in a new task).
 func (s *Service) SendDue(ctx context.Context, tenantID string, before time.Time) (sent int, more bool, err error) {
 	if tenantID == "" {
 		return 0, false, errs.ErrNoTenant
@@ -131,9 +132,6 @@ func (s *Service) SendDue(ctx context.Context, tenantID string, before time.Time
 	s.sends.Add(1)
 	defer s.sends.Done()
 	for {
-		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(dl) < s.claimLease() {
-			return sent, true, nil
-		}
 		b, err := s.claimBatch(ctx, tenantID, "", before)
 		if err != nil {
 			return sent, false, err
@@ -156,10 +154,15 @@ func (s *Service) SendDue(ctx context.Context, tenantID string, before time.Time
 			sent += handed
 		}
 		switch {
-		case handed < len(b.claims) && ctx.Err() == nil:
+		case handed < len(b.claims) && ctx.Err() != nil:
+			return sent, true, nil // cancelled: the rest were given back
+		case handed < len(b.claims):
 			return sent, false, ErrSendIncomplete
 		case b.taken < SendBatch:
 			return sent, false, nil
+		}
+		if dl, ok := ctx.Deadline(); ctx.Err() != nil || ok && time.Until(dl) < s.claimLease() {
+			return sent, true, nil
 		}
 	}
 }
