@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -52,6 +53,12 @@ func newTask(typ string, p Payload, opts ...asynq.Option) (*asynq.Task, error) {
 type Client struct {
 	Asynq *asynq.Client
 	Now   func() time.Time // the clock; time.Now when nil
+
+	// lastExpiry is the second of the last expire-due task enqueued per
+	// tenant: the other expiries of a batch skip the Redis round trip. A
+	// task Redis lost is no matter: the sweep expires overdue surveys
+	// itself.
+	lastExpiry sync.Map
 }
 
 // groupLead is how far ahead a send must be due to join its tenant's task
@@ -119,9 +126,16 @@ func (c *Client) ScheduleExpire(ctx context.Context, tenantID, surveyID string, 
 		if err != nil {
 			return fmt.Errorf("encode %s payload: %w", TypeSurveyExpireDue, err)
 		}
+		if last, ok := c.lastExpiry.Load(tenantID); ok && last.(time.Time).Equal(sec) {
+			return nil // this process just enqueued it (a batch's emails share a second)
+		}
 		t := asynq.NewTask(TypeSurveyExpireDue, b, asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(time.Minute),
 			asynq.TaskID(fmt.Sprintf("expire-due:%s:%d", tenantID, sec.Unix())), asynq.ProcessAt(sec.Add(time.Second)))
-		return ignoreConflict(c.Asynq.EnqueueContext(ctx, t))
+		if err := ignoreConflict(c.Asynq.EnqueueContext(ctx, t)); err != nil {
+			return err
+		}
+		c.lastExpiry.Store(tenantID, sec)
+		return nil
 	}
 	t, err := newTask(TypeSurveyExpire, Payload{tenantID, surveyID},
 		asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(30*time.Second),
