@@ -7,6 +7,14 @@ SURVEYS ?= 1000000
 
 export DATABASE_URL
 
+# The test packages use fixed database numbers of one Redis and flush them:
+# two test runs against the same Redis at once (two checkouts, a helper's
+# worktree) would flush each other's queues, so they take turns. Point
+# TEST_REDIS_ADDR at another Redis to run beside one.
+TEST_REDIS_ADDR ?= 127.0.0.1:6379
+export TEST_REDIS_ADDR
+TESTLOCK := flock /tmp/csat-test-$(subst :,-,$(TEST_REDIS_ADDR)).lock
+
 FUZZTIME ?= 60s
 
 .PHONY: fuzz faults run test unit generate check-generated lint vet fmt migrate build bench compose-up compose-down dashboard screenshots
@@ -17,11 +25,11 @@ run:
 
 ## test: vet, staticcheck, generated code up to date, all tests with -race
 test: vet lint check-generated
-	$(GO) test -race -count=1 -timeout 10m ./...
+	$(TESTLOCK) $(GO) test -race -count=1 -timeout 10m ./...
 
 ## unit: tests without the race detector (quicker while developing)
 unit:
-	$(GO) test -count=1 ./...
+	$(TESTLOCK) $(GO) test -count=1 ./...
 
 build:
 	$(GO) build -o bin/csat ./cmd/csat
@@ -84,4 +92,4 @@ fuzz:
 
 ## faults: the fault scenarios at full size (real csat processes; Postgres outages through a TCP proxy, never a restart)
 faults:
-	FAULTS_SCALE=$${FAULTS_SCALE:-5} $(GO) test -count=1 -timeout 20m -run 'Outage|MidWave|MixedTraffic' -v ./hardening/
+	FAULTS_SCALE=$${FAULTS_SCALE:-5} $(TESTLOCK) $(GO) test -count=1 -timeout 20m -run 'Outage|MidWave|MixedTraffic' -v ./hardening/
