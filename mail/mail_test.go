@@ -1,6 +1,7 @@
 package mail_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -21,7 +22,28 @@ type server struct {
 	addr   string
 	mu     sync.Mutex
 	bodies []string
-	refuse string // a recipient refused at RCPT
+	refuse string       // a recipient refused at RCPT
+	wire   bytes.Buffer // what the client sent and the server answered
+}
+
+// Write records the session's traffic (smtp.Server.Debug).
+func (s *server) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.wire.Write(p)
+}
+
+// lines returns the recorded traffic's lines that start with prefix.
+func (s *server) lines(prefix string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range strings.Split(s.wire.String(), "\r\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func startServer(tb testing.TB) *server {
@@ -31,6 +53,7 @@ func startServer(tb testing.TB) *server {
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	srv.Debug = s
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -116,6 +139,24 @@ func TestSMTPSendsOverPooledConnection(t *testing.T) {
 		if !strings.Contains(b, "\r\n.a line starting with a dot\r\n..and two\r\n") {
 			t.Errorf("text part changed on the way:\n%s", b)
 		}
+	}
+}
+
+// The pipelined envelope is what go-mail's client would send one command
+// at a time: the paths in angle brackets (RFC 5321 4.1.1.2-3; go-mail's
+// addresses carry them), BODY=8BITMIME when the server offers it.
+func TestSMTPPipelinedEnvelope(t *testing.T) {
+	s := startServer(t)
+	m := sender(t, s)
+	if err := m.Send(context.Background(), message("a@example.com"), nil); err != nil {
+		t.Fatal(err)
+	}
+	mailFrom, rcptTo := s.lines("MAIL "), s.lines("RCPT ")
+	if len(mailFrom) != 1 || mailFrom[0] != "MAIL FROM:<surveys@localhost> BODY=8BITMIME" {
+		t.Errorf("MAIL commands %q, want MAIL FROM:<surveys@localhost> BODY=8BITMIME", mailFrom)
+	}
+	if len(rcptTo) != 1 || rcptTo[0] != "RCPT TO:<a@example.com>" {
+		t.Errorf("RCPT commands %q, want RCPT TO:<a@example.com>", rcptTo)
 	}
 }
 
