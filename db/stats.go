@@ -102,6 +102,25 @@ func scanStats(rows *sql.Rows) ([]StatRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each column's field, found once: keyCol is the key's column (-1:
+	// none), counts[i] picks the count field of column i.
+	keyCol := -1
+	counts := make([]func(*StatRow) *int, len(cols))
+	for i, c := range cols {
+		switch c {
+		case "key":
+			keyCol = i
+		case "bucket":
+			counts[i] = func(r *StatRow) *int { return &r.Bucket }
+		case "sent":
+			counts[i] = func(r *StatRow) *int { return &r.Sent }
+		case "r1", "r2", "r3", "r4", "r5":
+			k := c[1] - '1'
+			counts[i] = func(r *StatRow) *int { return &r.Ratings[k] }
+		default:
+			return nil, fmt.Errorf("unexpected column %q", c)
+		}
+	}
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
@@ -113,33 +132,23 @@ func scanStats(rows *sql.Rows) ([]StatRow, error) {
 			return nil, err
 		}
 		var r StatRow
-		for i, c := range cols {
-			var dst *int
-			switch c {
-			case "key":
-				s, ok := vals[i].(string)
-				if !ok && vals[i] != nil {
-					return nil, fmt.Errorf("key: cannot scan %T", vals[i])
+		for i, v := range vals {
+			if i == keyCol {
+				s, ok := v.(string)
+				if !ok && v != nil {
+					return nil, fmt.Errorf("key: cannot scan %T", v)
 				}
 				r.Key = s
 				continue
-			case "bucket":
-				dst = &r.Bucket
-			case "sent":
-				dst = &r.Sent
-			case "r1", "r2", "r3", "r4", "r5":
-				dst = &r.Ratings[c[1]-'1']
-			default:
-				return nil, fmt.Errorf("unexpected column %q", c)
 			}
-			if vals[i] == nil { // a sum over no rows
+			if v == nil { // a sum over no rows
 				continue
 			}
-			n, err := asInt(vals[i])
+			n, err := asInt(v)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", c, err)
+				return nil, fmt.Errorf("%s: %w", cols[i], err)
 			}
-			*dst = int(n)
+			*counts[i](&r) = int(n)
 		}
 		out = append(out, r)
 	}

@@ -96,15 +96,21 @@ type DuePayload struct {
 }
 
 func (c *Client) enqueueSendDue(ctx context.Context, p DuePayload, id string, opts ...asynq.Option) error {
+	opts = append([]asynq.Option{asynq.Queue(QueueCritical), asynq.MaxRetry(12), asynq.Timeout(time.Minute)}, opts...)
+	return c.enqueueDue(ctx, TypeSurveySendDue, p, id, opts...)
+}
+
+// enqueueDue enqueues a task of a tenant's due surveys (send-due,
+// expire-due), with the TaskID id unless it is empty.
+func (c *Client) enqueueDue(ctx context.Context, typ string, p DuePayload, id string, opts ...asynq.Option) error {
 	b, err := json.Marshal(p)
 	if err != nil {
-		return fmt.Errorf("encode %s payload: %w", TypeSurveySendDue, err)
+		return fmt.Errorf("encode %s payload: %w", typ, err)
 	}
-	opts = append([]asynq.Option{asynq.Queue(QueueCritical), asynq.MaxRetry(12), asynq.Timeout(time.Minute)}, opts...)
 	if id != "" {
 		opts = append(opts, asynq.TaskID(id))
 	}
-	return ignoreConflict(c.Asynq.EnqueueContext(ctx, asynq.NewTask(TypeSurveySendDue, b, opts...)))
+	return ignoreConflict(c.Asynq.EnqueueContext(ctx, asynq.NewTask(typ, b, opts...)))
 }
 
 func (c *Client) now() time.Time {
@@ -122,16 +128,13 @@ func (c *Client) now() time.Time {
 // Redis for days.
 func (c *Client) ScheduleExpire(ctx context.Context, tenantID, surveyID string, at time.Time) error {
 	if sec := at.Truncate(time.Second); sec.After(c.now().Add(groupLead)) {
-		b, err := json.Marshal(DuePayload{TenantID: tenantID, Before: sec.Add(time.Second)})
-		if err != nil {
-			return fmt.Errorf("encode %s payload: %w", TypeSurveyExpireDue, err)
-		}
 		if last, ok := c.lastExpiry.Load(tenantID); ok && last.(time.Time).Equal(sec) {
 			return nil // this process just enqueued it (a batch's emails share a second)
 		}
-		t := asynq.NewTask(TypeSurveyExpireDue, b, asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(time.Minute),
-			asynq.TaskID(fmt.Sprintf("expire-due:%s:%d", tenantID, sec.Unix())), asynq.ProcessAt(sec.Add(time.Second)))
-		if err := ignoreConflict(c.Asynq.EnqueueContext(ctx, t)); err != nil {
+		err := c.enqueueDue(ctx, TypeSurveyExpireDue, DuePayload{TenantID: tenantID, Before: sec.Add(time.Second)},
+			fmt.Sprintf("expire-due:%s:%d", tenantID, sec.Unix()),
+			asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(time.Minute), asynq.ProcessAt(sec.Add(time.Second)))
+		if err != nil {
 			return err
 		}
 		c.lastExpiry.Store(tenantID, sec)
@@ -174,6 +177,15 @@ func decode(t *asynq.Task) (Payload, error) {
 	return p, nil
 }
 
+// decodeDue reads a DuePayload with a tenant and, when needBefore, a time.
+func decodeDue(t *asynq.Task, needBefore bool) (DuePayload, error) {
+	var p DuePayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID == "" || needBefore && p.Before.IsZero() {
+		return p, fmt.Errorf("bad %s payload: %w", t.Type(), errors.Join(err, asynq.SkipRetry))
+	}
+	return p, nil
+}
+
 // Send handles TypeSurveySend.
 func (h *Handlers) Send(ctx context.Context, t *asynq.Task) error {
 	p, err := decode(t)
@@ -195,9 +207,9 @@ func (h *Handlers) Send(ctx context.Context, t *asynq.Task) error {
 // enqueued once however often the lead runs. A task that ran out of time
 // with surveys left enqueues its continuation.
 func (h *Handlers) SendDue(ctx context.Context, t *asynq.Task) error {
-	var p DuePayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID == "" || p.Before.IsZero() {
-		return fmt.Errorf("bad %s payload: %w", t.Type(), errors.Join(err, asynq.SkipRetry))
+	p, err := decodeDue(t, true)
+	if err != nil {
+		return err
 	}
 	if p.Lead && h.Fanout > 1 && h.Jobs != nil {
 		n, err := h.Svc.CountDue(ctx, p.TenantID, p.Before, h.Fanout*survey.SendBatch)
@@ -245,9 +257,9 @@ func (h *Handlers) Expire(ctx context.Context, t *asynq.Task) error {
 // ExpireDue handles TypeSurveyExpireDue: the tenant's sent surveys whose
 // links expired are marked expired.
 func (h *Handlers) ExpireDue(ctx context.Context, t *asynq.Task) error {
-	var p DuePayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID == "" {
-		return fmt.Errorf("bad %s payload: %w", t.Type(), errors.Join(err, asynq.SkipRetry))
+	p, err := decodeDue(t, false)
+	if err != nil {
+		return err
 	}
 	if _, err := h.Svc.ExpireDue(ctx, p.TenantID); err != nil {
 		return fmt.Errorf("expire due surveys: %w", err)

@@ -90,12 +90,8 @@ func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutc
 	if err != nil || len(b.claims) == 0 {
 		return b.outcome, err
 	}
-	ownErr := s.deliver(ctx, tenantID, b)
-	// Record what was handed over even when the task is being cancelled
-	// (a worker shutting down): those emails are out.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := s.recordSent(fctx, tenantID, b); err != nil {
+	ownErr, err := s.deliverAndRecord(ctx, tenantID, b)
+	if err != nil {
 		// The handoffs are committed: the next claim finishes them.
 		return OutcomeNoop, err
 	}
@@ -138,11 +134,8 @@ func (s *Service) SendDue(ctx context.Context, tenantID string, before time.Time
 		}
 		handed := 0
 		if len(b.claims) > 0 {
-			_ = s.deliver(ctx, tenantID, b) // no own survey: failures are logged
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			err := s.recordSent(fctx, tenantID, b)
-			cancel()
-			if err != nil {
+			// No own survey: delivery failures are logged.
+			if _, err := s.deliverAndRecord(ctx, tenantID, b); err != nil {
 				// The handoffs are committed: the next claim finishes them.
 				return sent, false, err
 			}
@@ -165,6 +158,16 @@ func (s *Service) SendDue(ctx context.Context, tenantID string, before time.Time
 			return sent, true, nil
 		}
 	}
+}
+
+// deliverAndRecord emails a claimed batch, then records what was handed
+// over even when ctx is being cancelled (a worker shutting down): those
+// emails are out. ownErr is the task's own survey's delivery error.
+func (s *Service) deliverAndRecord(ctx context.Context, tenantID string, b *sendBatch) (ownErr, err error) {
+	ownErr = s.deliver(ctx, tenantID, b)
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return ownErr, s.recordSent(fctx, tenantID, b)
 }
 
 // CountDue counts the tenant's pending surveys due before the later of now
