@@ -303,7 +303,7 @@ func migrateAsOwner(ctx context.Context, dsn string) error {
 	if err := db.EnsureDatabase(ctx, dsn); err != nil {
 		return err
 	}
-	owner, err := db.Open(dsn, 2)
+	owner, err := db.OpenOwner(dsn)
 	if err != nil {
 		return fmt.Errorf("open database as owner: %w", err)
 	}

@@ -30,12 +30,37 @@ const StatementTimeout = 30 * time.Second
 // connection while the server still runs it (a 5 s read timeout used to
 // fail CREATE DATABASE and any statement between 5 and 30 s this way).
 func Open(dsn string, maxConns int) (*bun.DB, error) {
+	return open(dsn, maxConns, StatementTimeout+5*time.Second, map[string]any{
+		"statement_timeout": fmt.Sprintf("%dms", StatementTimeout.Milliseconds()),
+	})
+}
+
+// MigrationLockTimeout bounds how long a migration's statement waits for a
+// lock: one queued behind a long transaction would hold every later query
+// of its table behind it, an outage of the running service.
+const MigrationLockTimeout = 10 * time.Second
+
+// OpenOwner connects as the schema's owner to migrate. A migration's
+// statement runs as long as it needs (an index built on a table of
+// millions of rows takes minutes, far past StatementTimeout, and would
+// fail halfway on every start), but waits at most MigrationLockTimeout for
+// a lock; it then fails, and the next start tries again.
+func OpenOwner(dsn string) (*bun.DB, error) {
+	return open(dsn, 2, 0, map[string]any{
+		"statement_timeout": "0",
+		"lock_timeout":      fmt.Sprintf("%dms", MigrationLockTimeout.Milliseconds()),
+	})
+}
+
+// open connects with these session settings; a read timeout of 0 waits as
+// long as the context allows.
+func open(dsn string, maxConns int, readTimeout time.Duration, params map[string]any) (*bun.DB, error) {
 	connector := pgdriver.NewConnector(
 		pgdriver.WithDSN(dsn),
-		pgdriver.WithConnParams(map[string]any{"statement_timeout": fmt.Sprintf("%dms", StatementTimeout.Milliseconds())}),
+		pgdriver.WithConnParams(params),
 		pgdriver.WithDialTimeout(5*time.Second),
 		pgdriver.WithWriteTimeout(5*time.Second),
-		pgdriver.WithReadTimeout(StatementTimeout+5*time.Second),
+		pgdriver.WithReadTimeout(readTimeout),
 	)
 	sqldb := sql.OpenDB(bindingConnector{connector})
 	if maxConns <= 0 {
@@ -83,7 +108,8 @@ func EnsureDatabase(ctx context.Context, dsn string) error {
 }
 
 // Migrate applies every pending migration under the migrator's lock, so
-// several processes starting together migrate once.
+// several processes starting together migrate once. bdb is the owner's
+// connection from OpenOwner.
 func Migrate(ctx context.Context, bdb *bun.DB) error {
 	m := migrate.NewMigrator(bdb, migrations.Migrations)
 	if err := m.Init(ctx); err != nil {

@@ -67,3 +67,24 @@ func TestStatementTimeoutIsTheServers(t *testing.T) {
 		t.Fatalf("the statement after: %d, %v", one, err)
 	}
 }
+
+// TestOwnerRunsLongStatementsButWaitsBrieflyForLocks: the migrations'
+// connection has no statement timeout (an index build on a large table
+// runs for minutes) and no client read timeout, but gives up on a lock
+// after db.MigrationLockTimeout instead of queueing the service's queries
+// behind it.
+func TestOwnerRunsLongStatementsButWaitsBrieflyForLocks(t *testing.T) {
+	t.Parallel()
+	bdb, err := db.OpenOwner(testenv.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	var stmt, lock string
+	if err := bdb.NewRaw("SELECT current_setting('statement_timeout'), current_setting('lock_timeout')").Scan(context.Background(), &stmt, &lock); err != nil {
+		t.Fatal(err)
+	}
+	if stmt != "0" || lock != db.MigrationLockTimeout.String() {
+		t.Fatalf("owner's statement_timeout %q and lock_timeout %q, want \"0\" and %q", stmt, lock, db.MigrationLockTimeout)
+	}
+}

@@ -135,7 +135,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err := db.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
-	bdb, err := db.Open(cfg.DatabaseURL, 2)
+	bdb, err := db.OpenOwner(cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
