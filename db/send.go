@@ -50,9 +50,9 @@ func CountDue(ctx context.Context, idb bun.IDB, tenantID string, before time.Tim
 // send claim taken at the given time.
 func Claim(ctx context.Context, tx bun.Tx, tenantID string, ids []string, hashes [][]byte, at time.Time) error {
 	_, err := tx.NewRaw(`UPDATE surveys AS s SET token_hash = decode(v.h, 'hex'), claimed_at = ?, updated_at = ?
-		FROM unnest(?::text[], ?::text[]) AS v (id, h)
-		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = 'pending'`,
-		at, at, pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), tenantID).Exec(ctx)
+		FROM unnest(?::text[], ?::text[], ?::text[]) AS v (id, h, was)
+		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was`,
+		at, at, pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), pendingFor(ids), tenantID).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("claim surveys: %w", err)
 	}
@@ -77,19 +77,39 @@ func Handoff(ctx context.Context, idb bun.IDB, tenantID, id string, tokenHash []
 
 // ReleaseClaims drops the send claims (and handoffs) of these surveys,
 // which are still pending with the token hash at the same index: their
-// email was refused or never released, so the survey is due again.
+// email was refused or never released, so the survey is due again. The
+// hash is compared with IS NOT DISTINCT FROM (both are never NULL here) so
+// that, as with pendingFor, the surveys are found by id: an equality would
+// let the planner walk the tenant's token index, every survey it ever sent.
 func ReleaseClaims(ctx context.Context, idb bun.IDB, tenantID string, ids []string, hashes [][]byte) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	_, err := idb.NewRaw(`UPDATE surveys AS s SET claimed_at = NULL, handed_at = NULL, updated_at = now()
-		FROM unnest(?::text[], ?::text[]) AS v (id, h)
-		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = 'pending' AND s.token_hash = decode(v.h, 'hex')`,
-		pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), tenantID).Exec(ctx)
+		FROM unnest(?::text[], ?::text[], ?::text[]) AS v (id, h, was)
+		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was
+			AND s.token_hash IS NOT DISTINCT FROM decode(v.h, 'hex')`,
+		pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), pendingFor(ids), tenantID).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("release send claims: %w", err)
 	}
 	return nil
+}
+
+// pendingFor is the status the batch statements expect of each survey of
+// ids: pending. It comes with each id, not as a constant, so that the
+// planner cannot take the pending surveys' partial index, whose row count
+// it underestimates for a wave's tenant (a tenant's share of the table
+// times the pending share of the table: about 100 for a wave of 10,000
+// among a million surveys). Through it, each batch walked the whole wave
+// (10,000 rows, ~3,600 buffers, 9.6 ms at 1M surveys instead of ~1 ms by
+// key); the join leaves the primary key as the one good way in.
+func pendingFor(ids []string) any {
+	was := make([]string, len(ids))
+	for i := range was {
+		was[i] = StatusPending
+	}
+	return pgdialect.Array(was)
 }
 
 // hexAll hex-encodes hashes for a text[] parameter (decoded in SQL).
@@ -135,10 +155,10 @@ func EndPending(ctx context.Context, idb bun.IDB, tenantID string, ids, statuses
 	}
 	err := idb.NewRaw(`UPDATE surveys AS s SET status = v.st,
 			sent_at = CASE WHEN v.st = 'sent' THEN s.handed_at ELSE s.sent_at END, updated_at = ?
-		FROM unnest(?::text[], ?::text[]) AS v (id, st)
-		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = 'pending'
+		FROM unnest(?::text[], ?::text[], ?::text[]) AS v (id, st, was)
+		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was
 			AND (v.st = 'expired' OR s.handed_at IS NOT NULL)
-		RETURNING s.*`, now, pgdialect.Array(ids), pgdialect.Array(statuses), tenantID).Scan(ctx, &out)
+		RETURNING s.*`, now, pgdialect.Array(ids), pgdialect.Array(statuses), pendingFor(ids), tenantID).Scan(ctx, &out)
 	if err != nil {
 		return nil, fmt.Errorf("end pending surveys: %w", err)
 	}
