@@ -37,6 +37,7 @@ build:
 migrate:
 	$(GO) run ./cmd/csat migrate
 
+## generate: gqlgen, then graph/internal/seqlists (see gqlgen.yml)
 generate:
 	$(GO) generate ./...
 

@@ -7681,7 +7681,7 @@ func (ec *executionContext) marshalNBreakdownRow2githubᚗcomᚋcsatᚋcsatᚋgr
 }
 
 func (ec *executionContext) marshalNBreakdownRow2ᚕgithubᚗcomᚋcsatᚋcsatᚋgraphᚋmodelᚐBreakdownRowᚄ(ctx context.Context, sel ast.SelectionSet, v []model.BreakdownRow) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 100, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceInOrder(ctx, len(v), false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNBreakdownRow2githubᚗcomᚋcsatᚋcsatᚋgraphᚋmodelᚐBreakdownRow(ctx, sel, v[i])
@@ -7796,7 +7796,7 @@ func (ec *executionContext) marshalNRatingCount2githubᚗcomᚋcsatᚋcsatᚋgra
 }
 
 func (ec *executionContext) marshalNRatingCount2ᚕgithubᚗcomᚋcsatᚋcsatᚋgraphᚋmodelᚐRatingCountᚄ(ctx context.Context, sel ast.SelectionSet, v []model.RatingCount) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 100, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceInOrder(ctx, len(v), false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRatingCount2githubᚗcomᚋcsatᚋcsatᚋgraphᚋmodelᚐRatingCount(ctx, sel, v[i])
@@ -7880,7 +7880,7 @@ func (ec *executionContext) marshalNSurveyEdge2githubᚗcomᚋcsatᚋcsatᚋgrap
 }
 
 func (ec *executionContext) marshalNSurveyEdge2ᚕgithubᚗcomᚋcsatᚋcsatᚋgraphᚋmodelᚐSurveyEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.SurveyEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 100, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceInOrder(ctx, len(v), false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSurveyEdge2githubᚗcomᚋcsatᚋcsatᚋgraphᚋmodelᚐSurveyEdge(ctx, sel, v[i])
@@ -7934,7 +7934,7 @@ func (ec *executionContext) marshalNTrendPoint2githubᚗcomᚋcsatᚋcsatᚋgrap
 }
 
 func (ec *executionContext) marshalNTrendPoint2ᚕgithubᚗcomᚋcsatᚋcsatᚋgraphᚋmodelᚐTrendPointᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TrendPoint) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 100, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceInOrder(ctx, len(v), false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNTrendPoint2githubᚗcomᚋcsatᚋcsatᚋgraphᚋmodelᚐTrendPoint(ctx, sel, v[i])
@@ -7964,7 +7964,7 @@ func (ec *executionContext) marshalNWebhookDelivery2githubᚗcomᚋcsatᚋcsat�
 }
 
 func (ec *executionContext) marshalNWebhookDelivery2ᚕgithubᚗcomᚋcsatᚋcsatᚋdbᚐWebhookDeliveryᚄ(ctx context.Context, sel ast.SelectionSet, v []db.WebhookDelivery) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 100, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := marshalSliceInOrder(ctx, len(v), false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNWebhookDelivery2githubᚗcomᚋcsatᚋcsatᚋdbᚐWebhookDelivery(ctx, sel, v[i])

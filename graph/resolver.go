@@ -3,7 +3,11 @@
 // and the hardened HTTP handler.
 package graph
 
+// gqlgen, then seqlists: the lists of these types, whose fields resolve
+// nothing, marshal in order rather than a goroutine per element (gqlgen.yml).
+//
 //go:generate go tool gqlgen generate
+//go:generate go run ./internal/seqlists -types TrendPoint,BreakdownRow,RatingCount,SurveyEdge,WebhookDelivery generated.go
 
 import (
 	"context"

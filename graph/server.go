@@ -43,7 +43,8 @@ const (
 	// limit reachable under the 64 KiB body cap (4,000 aliases).
 	ParserTokenLimit = 10_000
 	// WorkerLimit is gqlgen's exec.worker_limit (gqlgen.yml): goroutines
-	// per list field while marshalling; a page has at most 100 rows.
+	// per list field while marshalling the lists that stay concurrent
+	// (those of objects with resolvers; the others marshal in order).
 	WorkerLimit = 100
 	// MaxBody caps a request body (queries, variables, APQ extensions).
 	MaxBody = 128 << 10
