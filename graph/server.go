@@ -108,7 +108,7 @@ func NewServer(o Options) *handler.Server {
 		}},
 	})
 	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(postJSON{}) // transport.POST without re-compacting the data
 	srv.SetParserTokenLimit(ParserTokenLimit)
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if o.Introspection {
