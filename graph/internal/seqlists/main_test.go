@@ -10,7 +10,12 @@ import (
 const gen = `package graph
 
 func (ec *executionContext) _Row(ctx context.Context, sel ast.SelectionSet, obj *Row) graphql.Marshaler {
-	return ec._Row_key(ctx, sel, obj)
+	deferred := graphql.NewDeferredGroup(ctx)
+	out := ec._Row_key(ctx, sel, obj)
+	if n := len(deferred.Defers); n > 0 {
+		ec.ProcessDeferredGroup(deferred)
+	}
+	return out
 }
 
 func (ec *executionContext) _Row_key(ctx context.Context, sel ast.SelectionSet, obj *Row) graphql.Marshaler {
@@ -26,6 +31,7 @@ func (ec *executionContext) marshalNNode(ctx context.Context, sel ast.SelectionS
 }
 
 func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj *Node) graphql.Marshaler {
+	deferred := graphql.NewDeferredGroup(ctx)
 	out.ResolveConcurrently(ec.OperationContext, &deferred, 0, true, true, func(ctx context.Context) graphql.Marshaler {
 		return ec._Node_loaded(ctx, field, obj)
 	})
@@ -64,6 +70,11 @@ func TestRewrite(t *testing.T) {
 	if !strings.Contains(s, "ret := marshalSliceInOrder(ctx, len(v), false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\treturn ec.marshalNRow(") ||
 		!strings.Contains(s, "ret := graphql.MarshalSliceConcurrently(ctx, len(v), 100, false, func(ctx context.Context, i int) graphql.Marshaler {\n\t\treturn ec.marshalNEdge(") {
 		t.Fatalf("rewritten:\n%s", s)
+	}
+	// Row's deferred group stays empty, Node's may not.
+	if !strings.Contains(s, "Row) graphql.Marshaler {\n\tvar deferred graphql.DeferredGroup\n") ||
+		!strings.Contains(s, "Node) graphql.Marshaler {\n\tdeferred := graphql.NewDeferredGroup(ctx)\n") {
+		t.Fatalf("deferred groups:\n%s", s)
 	}
 	// Running again changes nothing: go generate twice is a no-op.
 	again, err := rewrite("gen.go", out, []string{"Row"})
