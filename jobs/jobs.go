@@ -54,11 +54,12 @@ type Client struct {
 	Asynq *asynq.Client
 	Now   func() time.Time // the clock; time.Now when nil
 
-	// lastExpiry is the second of the last expire-due task enqueued per
-	// tenant: the other expiries of a batch skip the Redis round trip. A
-	// task Redis lost is no matter: the sweep expires overdue surveys
-	// itself.
-	lastExpiry sync.Map
+	// lastSend and lastExpiry hold the second of the last send-due and
+	// expire-due task this process enqueued per tenant: the other surveys
+	// of that second (an intake burst, a batch's emails) skip the Redis
+	// round trip. A task Redis lost is no matter: the sweep re-enqueues the
+	// pending surveys due soon and expires overdue ones itself.
+	lastSend, lastExpiry sync.Map
 }
 
 // groupLead is how far ahead a send must be due to join its tenant's task
@@ -74,8 +75,10 @@ const groupLead = 2 * time.Second
 // is a no-op, and the sweep enqueues again whatever Redis lost.
 func (c *Client) ScheduleSend(ctx context.Context, tenantID, surveyID string, at time.Time) error {
 	if sec := at.Truncate(time.Second); sec.After(c.now().Add(groupLead)) {
-		return c.enqueueSendDue(ctx, DuePayload{TenantID: tenantID, Before: sec.Add(time.Second), Lead: true},
-			fmt.Sprintf("send-due:%s:%d", tenantID, sec.Unix()), asynq.ProcessAt(sec))
+		return onceASecond(&c.lastSend, tenantID, sec, func() error {
+			return c.enqueueSendDue(ctx, DuePayload{TenantID: tenantID, Before: sec.Add(time.Second), Lead: true},
+				fmt.Sprintf("send-due:%s:%d", tenantID, sec.Unix()), asynq.ProcessAt(sec))
+		})
 	}
 	t, err := newTask(TypeSurveySend, Payload{tenantID, surveyID},
 		asynq.Queue(QueueCritical), asynq.MaxRetry(12), asynq.Timeout(time.Minute),
@@ -128,17 +131,11 @@ func (c *Client) now() time.Time {
 // Redis for days.
 func (c *Client) ScheduleExpire(ctx context.Context, tenantID, surveyID string, at time.Time) error {
 	if sec := at.Truncate(time.Second); sec.After(c.now().Add(groupLead)) {
-		if last, ok := c.lastExpiry.Load(tenantID); ok && last.(time.Time).Equal(sec) {
-			return nil // this process just enqueued it (a batch's emails share a second)
-		}
-		err := c.enqueueDue(ctx, TypeSurveyExpireDue, DuePayload{TenantID: tenantID, Before: sec.Add(time.Second)},
-			fmt.Sprintf("expire-due:%s:%d", tenantID, sec.Unix()),
-			asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(time.Minute), asynq.ProcessAt(sec.Add(time.Second)))
-		if err != nil {
-			return err
-		}
-		c.lastExpiry.Store(tenantID, sec)
-		return nil
+		return onceASecond(&c.lastExpiry, tenantID, sec, func() error {
+			return c.enqueueDue(ctx, TypeSurveyExpireDue, DuePayload{TenantID: tenantID, Before: sec.Add(time.Second)},
+				fmt.Sprintf("expire-due:%s:%d", tenantID, sec.Unix()),
+				asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(time.Minute), asynq.ProcessAt(sec.Add(time.Second)))
+		})
 	}
 	t, err := newTask(TypeSurveyExpire, Payload{tenantID, surveyID},
 		asynq.Queue(QueueDefault), asynq.MaxRetry(10), asynq.Timeout(30*time.Second),
@@ -147,6 +144,19 @@ func (c *Client) ScheduleExpire(ctx context.Context, tenantID, surveyID string, 
 		return err
 	}
 	return ignoreConflict(c.Asynq.EnqueueContext(ctx, t))
+}
+
+// onceASecond runs enqueue unless last says this process already enqueued
+// the tenant's task of that second, and remembers the second once it did.
+func onceASecond(last *sync.Map, tenantID string, sec time.Time, enqueue func() error) error {
+	if v, ok := last.Load(tenantID); ok && v.(time.Time).Equal(sec) {
+		return nil
+	}
+	if err := enqueue(); err != nil {
+		return err
+	}
+	last.Store(tenantID, sec)
+	return nil
 }
 
 func ignoreConflict(_ *asynq.TaskInfo, err error) error {
