@@ -1,6 +1,8 @@
 package survey
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -65,6 +67,16 @@ func TestCursor(t *testing.T) {
 		other := Order{Sort: o.Sort, Desc: !o.Desc}
 		if _, err := decodeCursor(c, other); errs.CodeOf(err) != errs.Invalid {
 			t.Fatalf("%v cursor accepted for %v: %v", o, other, err)
+		}
+	}
+	// The hand-written encoding is json.Marshal's, whatever the id holds.
+	for _, id := range []string{"csat_1", `q"u\\o<t>e&`, "tab\there", "é☃", "\u2028", "\xff"} {
+		sv := &db.Survey{ID: id, SentAt: &at, Rating: &three}
+		for _, o := range []Order{NewestFirst, {Sort: db.SortSent}, {Sort: db.SortRating, Desc: true}} {
+			want, _ := json.Marshal(cursor{Sort: o.Sort, Desc: o.Desc, Value: db.KeyValue(o.Sort, sv), ID: id})
+			if got := encodeCursor(o, sv); got != base64.RawURLEncoding.EncodeToString(want) {
+				t.Errorf("cursor of %q in %v: %s, want %s", id, o, got, want)
+			}
 		}
 	}
 	for _, bad := range []string{"!", "e30", "eyJzIjoicmF0aW5nIiwidiI6IjkiLCJpIjoieCJ9" /* rating 9 */, "bm90IGpzb24"} {
