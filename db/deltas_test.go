@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/csat/csat/secret"
 	"github.com/csat/csat/testenv"
 )
 
@@ -16,10 +15,7 @@ func TestSurveyWritesAppendDeltas(t *testing.T) {
 	dsn, _ := testenv.DB(t)
 	admin := testenv.Admin(t, dsn)
 	ctx := context.Background()
-	tenantID := "ten_" + secret.ID("d")[1:]
-	if _, err := admin.NewRaw("INSERT INTO tenants (id, name) VALUES (?, 'Deltas')", tenantID).Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
+	tenantID := newTenant(t, admin, "Deltas")
 	steps := []struct {
 		name        string
 		sql         string

@@ -128,33 +128,30 @@ func seedTwoTenants(t *testing.T) *twoTenants {
 		tenantTables: []string{"api_keys", "csat_configs", "surveys", "survey_clicks", "survey_stats_hourly", "survey_stat_deltas", "survey_stat_folds"}}
 	now := time.Now().UTC()
 	seed := func(name string) (string, db.Survey, []byte) {
-		tn := &db.Tenant{ID: secret.ID("ten_"), Name: name}
-		if err := db.InsertTenant(ctx, admin, tn); err != nil {
-			t.Fatal(err)
-		}
+		tenantID := newTenant(t, admin, name)
 		hash := secret.Hash(secret.Token(24))
-		if err := db.InsertAPIKey(ctx, admin, &db.APIKey{TenantID: tn.ID, ID: secret.ID("key_"), Prefix: "ak_live_xxxx",
+		if err := db.InsertAPIKey(ctx, admin, &db.APIKey{TenantID: tenantID, ID: secret.ID("key_"), Prefix: "ak_live_xxxx",
 			KeyHash: hash, Scopes: []string{"csat:read"}}); err != nil {
 			t.Fatal(err)
 		}
-		sv := db.Survey{TenantID: tn.ID, ID: secret.ID("csat_"), ConversationID: "conv-" + name,
+		sv := db.Survey{TenantID: tenantID, ID: secret.ID("csat_"), ConversationID: "conv-" + name,
 			ContactEmail: name + "@example.com", Status: db.StatusSent, ResolvedAt: now, ScheduledFor: now,
 			SentAt: &now, TokenHash: secret.Hash(name), CreatedAt: now, UpdatedAt: now}
 		if _, err := db.InsertSurvey(ctx, admin, &sv); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.RecordClick(ctx, admin, tn.ID, sv.ID, 5, now, now.Add(-time.Minute)); err != nil {
+		if _, err := db.RecordClick(ctx, admin, tenantID, sv.ID, 5, now, now.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		// The sent survey is folded into the rollups; its rating waits in
 		// the deltas.
-		if _, err := db.FoldStats(db.WithTenant(ctx, tn.ID), app, tn.ID); err != nil {
+		if _, err := db.FoldStats(db.WithTenant(ctx, tenantID), app, tenantID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := admin.NewRaw("UPDATE surveys SET rating = 5 WHERE tenant_id = ? AND id = ?", tn.ID, sv.ID).Exec(ctx); err != nil {
+		if _, err := admin.NewRaw("UPDATE surveys SET rating = 5 WHERE tenant_id = ? AND id = ?", tenantID, sv.ID).Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return tn.ID, sv, hash
+		return tenantID, sv, hash
 	}
 	f.A, f.SurveyA, f.KeyA = seed("a")
 	f.B, f.SurveyB, f.KeyB = seed("b")

@@ -53,10 +53,7 @@ func TestSendBatchesFindSurveysByKey(t *testing.T) {
 	dsn, appDB := testenv.DB(t)
 	admin := testenv.Admin(t, dsn)
 	ctx := context.Background()
-	tenantID, other := "ten_"+secret.ID("w")[1:], "ten_"+secret.ID("o")[1:]
-	if _, err := admin.NewRaw("INSERT INTO tenants (id, name) VALUES (?, 'Wave'), (?, 'Other')", tenantID, other).Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
+	tenantID, other := newTenant(t, admin, "Wave"), newTenant(t, admin, "Other")
 	// A tenant with 50,000 answered surveys, and a wave of 2,000 pending
 	// ones: the statistics are fresh, but tenant and status taken apart put
 	// the wave's pending surveys at 2,000 x 2,000 / 52,000, about 77.

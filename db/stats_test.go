@@ -10,7 +10,6 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/csat/csat/db"
-	"github.com/csat/csat/secret"
 	"github.com/csat/csat/testenv"
 )
 
@@ -23,10 +22,7 @@ func TestMonthlyRollupAnswersLikeRows(t *testing.T) {
 	dsn, appDB := testenv.DB(t)
 	admin := testenv.Admin(t, dsn)
 	ctx := context.Background()
-	tenantID := "ten_" + secret.ID("m")[1:]
-	if _, err := admin.NewRaw("INSERT INTO tenants (id, name) VALUES (?, 'Months')", tenantID).Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
+	tenantID := newTenant(t, admin, "Months")
 	rng := rand.New(rand.NewPCG(7, 9))
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 600 {
