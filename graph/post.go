@@ -106,11 +106,7 @@ func responseContentType(accept string) string {
 // fields, take encoding/json's way.
 func writeResponse(w io.Writer, resp *graphql.Response) {
 	if resp == nil || resp.Label != "" || resp.Path != nil || resp.HasNext != nil {
-		b, err := json.Marshal(resp)
-		if err != nil {
-			panic(fmt.Errorf("marshal graphql response: %w", err))
-		}
-		_, _ = w.Write(b)
+		_, _ = w.Write(appendJSON(nil, resp))
 		return
 	}
 	b := make([]byte, 0, len(resp.Data)+64)

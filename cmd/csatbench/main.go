@@ -277,8 +277,9 @@ func (b *bench) prepare(ctx context.Context) error {
 	if _, err := adb.ExecContext(ctx, "CREATE DATABASE ?", bun.Ident(name)); err != nil {
 		return fmt.Errorf("create bench database: %w", err)
 	}
-	// The loader's statements (index builds, recounts) run for longer than
-	// the service's 5 s driver timeout.
+	// The loader's statements (index builds, recounts) may run for longer
+	// than the service's statement timeout (db.StatementTimeout), and want
+	// more memory than the server's default.
 	b.bdb = bun.NewDB(sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(b.o.DSN), pgdriver.WithTimeout(30*time.Minute),
 		pgdriver.WithConnParams(map[string]any{"work_mem": "256MB", "maintenance_work_mem": "256MB"}))), pgdialect.New())
 	if err := db.Migrate(ctx, b.bdb); err != nil {
