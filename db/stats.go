@@ -68,6 +68,55 @@ func (q StatsQuery) UsesRollup() bool {
 // SurveyStats counts the tenant's sent surveys and their ratings per bucket
 // (and per key of q.GroupBy). Buckets and keys without surveys are absent.
 func SurveyStats(ctx context.Context, idb bun.IDB, tenantID string, q StatsQuery) ([]StatRow, error) {
+	out, err := SurveyStatsEach(ctx, idb, tenantID, q)
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+// SurveyStatsEach answers several stats queries, as SurveyStats answers
+// each, in one statement: out[i] answers qs[i]. One round trip, one tenant
+// binding and one snapshot for all (GraphQL's totals with a trend and a
+// breakdown), instead of a statement each.
+func SurveyStatsEach(ctx context.Context, idb bun.IDB, tenantID string, qs ...StatsQuery) ([][]StatRow, error) {
+	if len(qs) == 0 {
+		return nil, fmt.Errorf("survey stats: no query")
+	}
+	var sq *bun.SelectQuery
+	for i, q := range qs {
+		one, err := statsQuery(idb, tenantID, q)
+		if err != nil {
+			return nil, err
+		}
+		if len(qs) == 1 {
+			sq = one
+			break
+		}
+		// UNION ALL matches columns by position, which differ between
+		// the rollup's and the raw surveys' statements: name them, and
+		// which query each row answers.
+		one = idb.NewSelect().TableExpr("(?) AS p", one).
+			ColumnExpr("? AS part, p.bucket, p.key, p.sent, p.r1, p.r2, p.r3, p.r4, p.r5", i)
+		if sq == nil {
+			sq = one
+		} else {
+			sq = sq.UnionAll(one)
+		}
+	}
+	rows, err := sq.Rows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("survey stats: %w", err)
+	}
+	out, err := scanStats(rows, len(qs))
+	if err != nil {
+		return nil, fmt.Errorf("survey stats: %w", err)
+	}
+	return out, nil
+}
+
+// statsQuery is the statement that answers q alone.
+func statsQuery(idb bun.IDB, tenantID string, q StatsQuery) (*bun.SelectQuery, error) {
 	if len(q.Bounds) < 2 {
 		return nil, fmt.Errorf("survey stats: need at least two bucket bounds")
 	}
@@ -75,41 +124,35 @@ func SurveyStats(ctx context.Context, idb bun.IDB, tenantID string, q StatsQuery
 	for i, b := range q.Bounds {
 		bounds[i] = b.UTC()
 	}
-	var sq *bun.SelectQuery
 	if q.UsesRollup() {
-		sq = rollupStats(idb, tenantID, q, bounds)
-	} else {
-		sq = rawStats(idb, tenantID, q, bounds)
+		return rollupStats(idb, tenantID, q, bounds), nil
 	}
-	rows, err := sq.Rows(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("survey stats: %w", err)
-	}
-	out, err := scanStats(rows)
-	if err != nil {
-		return nil, fmt.Errorf("survey stats: %w", err)
-	}
-	return out, nil
+	return rawStats(idb, tenantID, q, bounds), nil
 }
 
 // scanStats reads stats rows by column name, by hand: Bun's reflection
 // (a scanner per field, the slice grown by reflect) was about 3 % of a
 // GraphQL analytics request's CPU for a year's weekly trend and agent
-// breakdown (~120 rows), with 120 allocations more.
-func scanStats(rows *sql.Rows) ([]StatRow, error) {
+// breakdown (~120 rows), with 120 allocations more. A "part" column
+// says which of the statement's n queries a row answers (out[part]);
+// without one, every row answers the only one.
+func scanStats(rows *sql.Rows, n int) ([][]StatRow, error) {
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
 		return nil, err
 	}
 	// Each column's field, found once: keyCol is the key's column (-1:
-	// none), counts[i] picks the count field of column i.
-	keyCol := -1
+	// none), partCol the part's, counts[i] picks the count field of
+	// column i.
+	keyCol, partCol := -1, -1
 	counts := make([]func(*StatRow) *int, len(cols))
 	for i, c := range cols {
 		switch c {
 		case "key":
 			keyCol = i
+		case "part":
+			partCol = i
 		case "bucket":
 			counts[i] = func(r *StatRow) *int { return &r.Bucket }
 		case "sent":
@@ -126,31 +169,37 @@ func scanStats(rows *sql.Rows) ([]StatRow, error) {
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	var out []StatRow
+	out := make([][]StatRow, n)
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
 		}
 		var r StatRow
+		part := 0
 		for i, v := range vals {
-			if i == keyCol {
+			switch {
+			case i == keyCol:
 				s, ok := v.(string)
 				if !ok && v != nil {
 					return nil, fmt.Errorf("key: cannot scan %T", v)
 				}
 				r.Key = s
-				continue
+			case v == nil: // a sum over no rows
+			case i == partCol:
+				p, err := asInt(v)
+				if err != nil || p < 0 || p >= int64(n) {
+					return nil, fmt.Errorf("part: %v not one of %d queries", v, n)
+				}
+				part = int(p)
+			default:
+				c, err := asInt(v)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", cols[i], err)
+				}
+				*counts[i](&r) = int(c)
 			}
-			if v == nil { // a sum over no rows
-				continue
-			}
-			n, err := asInt(v)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", cols[i], err)
-			}
-			*counts[i](&r) = int(n)
 		}
-		out = append(out, r)
+		out[part] = append(out[part], r)
 	}
 	return out, rows.Err()
 }

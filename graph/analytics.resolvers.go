@@ -18,7 +18,7 @@ func (r *csatAnalyticsResolver) Trend(ctx context.Context, obj *model.CsatAnalyt
 
 // Breakdown is the resolver for the breakdown field.
 func (r *csatAnalyticsResolver) Breakdown(ctx context.Context, obj *model.CsatAnalytics, by model.BreakdownDimension) ([]model.BreakdownRow, error) {
-	return model.NewBreakdown(r.Svc.Breakdown(ctx, obj.Query, dimensionOf(by)))
+	return breakdown(ctx, r.Svc, obj, dimensionOf(by))
 }
 
 // CsatAnalytics returns CsatAnalyticsResolver implementation.

@@ -160,6 +160,44 @@ func TestAnalytics(t *testing.T) {
 		}
 	})
 
+	// Likewise the first breakdown asked for is read with the totals (and
+	// the trend), in the same statement: every figure as read on its own.
+	t.Run("breakdown-read-with-totals", func(t *testing.T) {
+		const totals = `totalSurveysSent totalResponses responseRate averageRating satisfactionScore`
+		const period = `startDate: "2026-03-01", endDate: "2026-03-10", timezone: "America/New_York"`
+		const rows = `{ key surveysSent responses averageRating }`
+		alone := mustGQL(t, s, key, `{ csatAnalytics(`+period+`) { `+totals+` } }`, nil)["csatAnalytics"].(map[string]any)
+		// The second breakdown is read on its own.
+		second := mustGQL(t, s, key, `{ csatAnalytics(`+period+`) { t: breakdown(by: TEAM) { key } breakdown(by: AGENT) `+rows+` } }`, nil)
+		want := fmt.Sprint(dig(second, "csatAnalytics", "breakdown"))
+		for name, c := range map[string]struct {
+			q    string
+			vars map[string]any
+		}{
+			"argument":   {`{ csatAnalytics(` + period + `) { ` + totals + ` breakdown(by: AGENT) ` + rows + ` } }`, nil},
+			"with-trend": {`{ csatAnalytics(` + period + `) { trend(granularity: WEEK) { date } ` + totals + ` breakdown(by: AGENT) ` + rows + ` } }`, nil},
+			"variable":   {`query($by: BreakdownDimension!) { csatAnalytics(` + period + `) { ` + totals + ` breakdown(by: $by) ` + rows + ` } }`, map[string]any{"by": "AGENT"}},
+			"fragment":   {`{ csatAnalytics(` + period + `) { ...b ` + totals + ` } } fragment b on CsatAnalytics { breakdown(by: AGENT) ` + rows + ` }`, nil},
+			"skipped":    {`{ csatAnalytics(` + period + `) { ` + totals + ` t: breakdown(by: TEAM) @skip(if: true) { key } breakdown(by: AGENT) ` + rows + ` } }`, nil},
+			"aliased":    {`{ csatAnalytics(` + period + `) { ` + totals + ` breakdown(by: AGENT) ` + rows + ` t: breakdown(by: TEAM) { key } } }`, nil},
+		} {
+			t.Run(name, func(t *testing.T) {
+				got := mustGQL(t, s, key, c.q, c.vars)["csatAnalytics"].(map[string]any)
+				for f, v := range alone {
+					if fmt.Sprint(got[f]) != fmt.Sprint(v) {
+						t.Errorf("%s: %v, read alone %v", f, got[f], v)
+					}
+				}
+				if fmt.Sprint(got["breakdown"]) != want {
+					t.Errorf("breakdown %v, read alone %v", got["breakdown"], want)
+				}
+				if tm, ok := got["t"].([]any); ok && len(tm) == 0 {
+					t.Errorf("no teams")
+				}
+			})
+		}
+	})
+
 	// In UTC the last survey falls on Mar 11, outside the period.
 	d = mustGQL(t, s, key, q, nil)["csatAnalytics"].(map[string]any)
 	if d["totalSurveysSent"] != float64(4) || dig(d, "period", "timezone") != "UTC" {

@@ -179,46 +179,58 @@ func analyticsQuery(start, end string, tz *string, f *model.AnalyticsFilter) sur
 	return q
 }
 
-// analytics answers csatAnalytics. When the selection asks for a trend,
-// the first trend's buckets are read with the totals, which are then their
-// sum (survey.AnalyticsAndTrend): one read less, and that trend field
-// answers from them.
+// analytics answers csatAnalytics. The first trend and the first
+// breakdown its selection asks for are read with the totals, in one
+// statement (survey.Report), and those fields answer from them; the totals
+// are the trend's sum when its buckets partition the period.
 func analytics(ctx context.Context, svc *survey.Service, q survey.AnalyticsQuery) (*model.CsatAnalytics, error) {
-	g, ok := askedTrend(ctx)
-	if !ok {
+	of := asked(ctx)
+	if of.Trend == "" && of.Breakdown == "" {
 		return model.NewAnalytics(svc.Analytics(ctx, q))
 	}
-	a, points, err := svc.AnalyticsAndTrend(ctx, q, g)
-	out, err := model.NewAnalytics(a, err)
+	rep, err := svc.Report(ctx, q, of)
 	if err != nil {
 		return nil, err
 	}
-	out.SetTrend(g, points)
+	out, err := model.NewAnalytics(rep.Analytics, nil)
+	if err != nil {
+		return nil, err
+	}
+	out.SetTrend(of.Trend, rep.Trend)
+	out.SetBreakdown(of.Breakdown, rep.Breakdown)
 	return out, nil
 }
 
-// askedTrend returns the granularity of the first trend field the current
-// field's selection asks for.
-func askedTrend(ctx context.Context) (survey.Granularity, bool) {
+// asked returns the totals and the first trend's granularity and first
+// breakdown's dimension the current field's selection asks for. An
+// argument that does not parse is left to its field, which reports it.
+func asked(ctx context.Context) survey.ReportOf {
+	of := survey.ReportOf{Totals: true}
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil || !graphql.HasOperationContext(ctx) {
-		return "", false
+		return of
 	}
 	oc := graphql.GetOperationContext(ctx)
 	for _, f := range graphql.CollectFields(oc, fc.Field.Selections, csatAnalyticsImplementors) {
-		if f.Name != "trend" {
-			continue
-		}
-		var g *model.Granularity
-		if v := f.ArgumentMap(oc.Variables)["granularity"]; v != nil {
-			g = new(model.Granularity)
-			if g.UnmarshalGQL(v) != nil {
-				return "", false
+		switch {
+		case f.Name == "trend" && of.Trend == "":
+			var g *model.Granularity
+			if v := f.ArgumentMap(oc.Variables)["granularity"]; v != nil {
+				g = new(model.Granularity)
+				if g.UnmarshalGQL(v) != nil {
+					continue
+				}
 			}
+			of.Trend = granularityOf(g)
+		case f.Name == "breakdown" && of.Breakdown == "":
+			var by model.BreakdownDimension
+			if by.UnmarshalGQL(f.ArgumentMap(oc.Variables)["by"]) != nil {
+				continue
+			}
+			of.Breakdown = dimensionOf(by)
 		}
-		return granularityOf(g), true
 	}
-	return "", false
+	return of
 }
 
 // trend answers a trend field: from the buckets read with the totals when
@@ -228,6 +240,15 @@ func trend(ctx context.Context, svc *survey.Service, a *model.CsatAnalytics, g s
 		return model.NewTrend(points, nil)
 	}
 	return model.NewTrend(svc.Trend(ctx, a.Query, g))
+}
+
+// breakdown answers a breakdown field: from the rows read with the totals
+// when they are by the same dimension, else by reading them.
+func breakdown(ctx context.Context, svc *survey.Service, a *model.CsatAnalytics, by survey.Dimension) ([]model.BreakdownRow, error) {
+	if rows, ok := a.ReadBreakdown(by); ok {
+		return model.NewBreakdown(rows, nil)
+	}
+	return model.NewBreakdown(svc.Breakdown(ctx, a.Query, by))
 }
 
 func granularityOf(g *model.Granularity) survey.Granularity {

@@ -278,71 +278,187 @@ func (f AnalyticsFilter) stats(bounds []time.Time, groupBy string) db.StatsQuery
 	return db.StatsQuery{Bounds: bounds, AgentID: f.AgentID, TeamID: f.TeamID, Channel: f.Channel, GroupBy: groupBy}
 }
 
-// stats validates q for the context's tenant and runs one stats query.
-func (s *Service) stats(ctx context.Context, q AnalyticsQuery, g Granularity, groupBy string) (analyticsRange, []time.Time, []db.StatRow, error) {
+// analyticsFor validates q for the context's tenant.
+func (s *Service) analyticsFor(ctx context.Context, q AnalyticsQuery) (string, analyticsRange, error) {
 	tenantID, err := tenants.Require(ctx, tenants.ScopeRead)
 	if err != nil {
-		return analyticsRange{}, nil, nil, err
+		return "", analyticsRange{}, err
 	}
 	r, err := q.resolve(s.now())
-	if err != nil {
-		return analyticsRange{}, nil, nil, err
-	}
-	bounds := []time.Time{r.from(), r.to()}
-	if g != "" {
-		if bounds, err = r.buckets(g); err != nil {
-			return analyticsRange{}, nil, nil, err
-		}
-	}
-	sq := r.q.Filter.stats(bounds, groupBy)
-	var rows []db.StatRow
+	return tenantID, r, err
+}
+
+// readStats runs stats queries in one statement: out[i] answers qs[i].
+func (s *Service) readStats(ctx context.Context, tenantID string, qs ...db.StatsQuery) (out [][]db.StatRow, err error) {
 	err = s.read(ctx, tenantID, func(ctx context.Context, idb bun.IDB) (err error) {
-		rows, err = db.SurveyStats(ctx, idb, tenantID, sq)
+		out, err = db.SurveyStatsEach(ctx, idb, tenantID, qs...)
 		return err
 	})
-	return r, bounds, rows, err
+	return out, err
+}
+
+// totals is the stats query of a period's figures.
+func (r analyticsRange) totals() db.StatsQuery {
+	return r.q.Filter.stats([]time.Time{r.from(), r.to()}, "")
+}
+
+// trendQuery is the stats query of a trend in buckets of g, with the
+// buckets' edges.
+func (r analyticsRange) trendQuery(g Granularity) (db.StatsQuery, []time.Time, error) {
+	bounds, err := r.buckets(g)
+	if err != nil {
+		return db.StatsQuery{}, nil, err
+	}
+	return r.q.Filter.stats(bounds, ""), bounds, nil
+}
+
+// breakdownQuery is the stats query of a breakdown by a dimension.
+func (r analyticsRange) breakdownQuery(by Dimension) (db.StatsQuery, error) {
+	col, ok := dimColumns[by]
+	if !ok {
+		return db.StatsQuery{}, errs.New(errs.Invalid, "breakdown must be by AGENT, TEAM or CHANNEL")
+	}
+	return r.q.Filter.stats([]time.Time{r.from(), r.to()}, col), nil
+}
+
+// analyticsOf adds up a period's stats rows.
+func (r analyticsRange) analyticsOf(rows []db.StatRow) *Analytics {
+	a := &Analytics{Query: r.q, Period: r.period()}
+	for _, row := range rows {
+		a.add(row)
+	}
+	return a
 }
 
 // Analytics returns the context tenant's survey figures for a period: a
 // survey counts as sent when its sent_at falls on a day of the period (in
 // the timezone); responses are those sent surveys holding a rating.
 func (s *Service) Analytics(ctx context.Context, q AnalyticsQuery) (*Analytics, error) {
-	r, _, rows, err := s.stats(ctx, q, "", "")
+	tenantID, r, err := s.analyticsFor(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	a := &Analytics{Query: r.q, Period: r.period()}
-	for _, row := range rows {
-		a.add(row)
+	rows, err := s.readStats(ctx, tenantID, r.totals())
+	if err != nil {
+		return nil, err
 	}
-	return a, nil
+	return r.analyticsOf(rows[0]), nil
 }
 
-// Trend returns the period's figures per day, week or month; every bucket
-// of the period is present, empty ones with zeros.
+// Trend returns the period's figures per day, week or month (Day when
+// empty); every bucket of the period is present, empty ones with zeros.
 func (s *Service) Trend(ctx context.Context, q AnalyticsQuery, g Granularity) ([]TrendPoint, error) {
-	_, _, trend, err := s.trend(ctx, q, g)
-	return trend, err
+	if g == "" {
+		g = Day
+	}
+	rep, err := s.Report(ctx, q, ReportOf{Trend: g})
+	if err != nil {
+		return nil, err
+	}
+	return rep.Trend, nil
 }
 
-// AnalyticsAndTrend answers Analytics(q) and Trend(q, g) together. When the
-// trend's buckets partition the period (bucketsPartition), the totals are
-// the sum of the buckets and one read answers both; otherwise the totals
-// are read on their own.
+// Breakdown returns the period's figures per agent, team or channel that
+// had surveys sent, most surveys first (then by key).
+func (s *Service) Breakdown(ctx context.Context, q AnalyticsQuery, by Dimension) ([]BreakdownRow, error) {
+	tenantID, r, err := s.analyticsFor(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	bq, err := r.breakdownQuery(by)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.readStats(ctx, tenantID, bq)
+	if err != nil {
+		return nil, err
+	}
+	return breakdownOf(rows[0]), nil
+}
+
+// AnalyticsAndTrend answers Analytics(q) and Trend(q, g) together (Report).
 func (s *Service) AnalyticsAndTrend(ctx context.Context, q AnalyticsQuery, g Granularity) (*Analytics, []TrendPoint, error) {
-	r, edges, trend, err := s.trend(ctx, q, g)
+	if g == "" {
+		g = Day
+	}
+	rep, err := s.Report(ctx, q, ReportOf{Totals: true, Trend: g})
 	if err != nil {
 		return nil, nil, err
 	}
-	if !bucketsPartition(edges, r.from(), r.to()) {
-		a, err := s.Analytics(ctx, q)
-		return a, trend, err
+	return rep.Analytics, rep.Trend, nil
+}
+
+// ReportOf says what a Report holds: the totals, a trend in buckets of
+// Trend ("" for none), a breakdown by Breakdown ("" for none).
+type ReportOf struct {
+	Totals    bool
+	Trend     Granularity
+	Breakdown Dimension
+}
+
+// Report is what Analytics, Trend and Breakdown answer, for the parts
+// asked for (nil otherwise).
+type Report struct {
+	Analytics *Analytics
+	Trend     []TrendPoint
+	Breakdown []BreakdownRow
+}
+
+// Report answers Analytics(q), Trend(q, of.Trend) and Breakdown(q,
+// of.Breakdown), the parts of asks for, with one statement: one round trip
+// and one snapshot instead of one each (GraphQL asks for all three at
+// once). When the trend's buckets partition the period (bucketsPartition)
+// the totals are their sum, one query less; otherwise they are a query of
+// their own in the statement.
+func (s *Service) Report(ctx context.Context, q AnalyticsQuery, of ReportOf) (*Report, error) {
+	tenantID, r, err := s.analyticsFor(ctx, q)
+	if err != nil {
+		return nil, err
 	}
-	a := &Analytics{Query: r.q, Period: r.period()}
-	for _, p := range trend {
-		a.addCounts(p.Counts)
+	var qs []db.StatsQuery
+	trendAt, breakdownAt, totalsAt := -1, -1, -1
+	var edges []time.Time
+	if of.Trend != "" {
+		tq, bounds, err := r.trendQuery(of.Trend)
+		if err != nil {
+			return nil, err
+		}
+		trendAt, edges, qs = len(qs), bounds, append(qs, tq)
 	}
-	return a, trend, nil
+	if of.Breakdown != "" {
+		bq, err := r.breakdownQuery(of.Breakdown)
+		if err != nil {
+			return nil, err
+		}
+		breakdownAt, qs = len(qs), append(qs, bq)
+	}
+	if of.Totals && (trendAt < 0 || !bucketsPartition(edges, r.from(), r.to())) {
+		totalsAt, qs = len(qs), append(qs, r.totals())
+	}
+	rep := &Report{}
+	if len(qs) == 0 {
+		return rep, nil
+	}
+	rows, err := s.readStats(ctx, tenantID, qs...)
+	if err != nil {
+		return nil, err
+	}
+	if trendAt >= 0 {
+		rep.Trend = trendOf(edges, rows[trendAt])
+	}
+	if breakdownAt >= 0 {
+		rep.Breakdown = breakdownOf(rows[breakdownAt])
+	}
+	switch {
+	case totalsAt >= 0:
+		rep.Analytics = r.analyticsOf(rows[totalsAt])
+	case of.Totals:
+		rep.Analytics = &Analytics{Query: r.q, Period: r.period()}
+		for _, p := range rep.Trend {
+			rep.Analytics.addCounts(p.Counts)
+		}
+	}
+	return rep, nil
 }
 
 // bucketsPartition reports whether the bucket edges cover [from, to)
@@ -361,39 +477,23 @@ func bucketsPartition(edges []time.Time, from, to time.Time) bool {
 	return true
 }
 
-// trend reads the period's buckets of granularity g (Day when empty) and
-// returns them with their edges.
-func (s *Service) trend(ctx context.Context, q AnalyticsQuery, g Granularity) (analyticsRange, []time.Time, []TrendPoint, error) {
-	if g == "" {
-		g = Day
-	}
-	r, bounds, rows, err := s.stats(ctx, q, g, "")
-	if err != nil {
-		return analyticsRange{}, nil, nil, err
-	}
-	out := make([]TrendPoint, len(bounds)-1)
+// trendOf shapes a trend's stats rows into its buckets, every one present.
+func trendOf(edges []time.Time, rows []db.StatRow) []TrendPoint {
+	out := make([]TrendPoint, len(edges)-1)
 	for i := range out {
-		out[i].Date = bounds[i].Format(DateLayout)
+		out[i].Date = edges[i].Format(DateLayout)
 	}
 	for _, row := range rows {
 		if row.Bucket >= 1 && row.Bucket <= len(out) {
 			out[row.Bucket-1].add(row)
 		}
 	}
-	return r, bounds, out, nil
+	return out
 }
 
-// Breakdown returns the period's figures per agent, team or channel that
-// had surveys sent, most surveys first (then by key).
-func (s *Service) Breakdown(ctx context.Context, q AnalyticsQuery, by Dimension) ([]BreakdownRow, error) {
-	col, ok := dimColumns[by]
-	if !ok {
-		return nil, errs.New(errs.Invalid, "breakdown must be by AGENT, TEAM or CHANNEL")
-	}
-	_, _, rows, err := s.stats(ctx, q, "", col)
-	if err != nil {
-		return nil, err
-	}
+// breakdownOf shapes a breakdown's stats rows: a row per key with surveys
+// sent, most surveys first (then by key).
+func breakdownOf(rows []db.StatRow) []BreakdownRow {
 	idx := map[string]int{}
 	var out []BreakdownRow
 	for _, row := range rows {
@@ -413,5 +513,5 @@ func (s *Service) Breakdown(ctx context.Context, q AnalyticsQuery, by Dimension)
 		}
 		return out[i].Key < out[j].Key
 	})
-	return out, nil
+	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/errs"
 	"github.com/csat/csat/mail"
 	"github.com/csat/csat/survey"
 	"github.com/csat/csat/tenants"
@@ -388,6 +389,26 @@ func TestAnalyticsMatchesRows(t *testing.T) {
 				if total != a.Sent {
 					t.Errorf("%s by %s: rows sum to %d, totals say %d", name, by, total, a.Sent)
 				}
+				// Read in one statement, every part as read alone: totals
+				// from the trend, or a query of their own without one.
+				for _, g := range []survey.Granularity{survey.Week, ""} {
+					rep, err := p.svc.Report(ctx, q, survey.ReportOf{Totals: true, Trend: g, Breakdown: by})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if rep.Analytics.Counts != a.Counts || rep.Analytics.Query != a.Query || rep.Analytics.Period != a.Period {
+						t.Errorf("%s by %s trend %q: totals in one statement %+v, alone %+v", name, by, g, rep.Analytics, a)
+					}
+					if !slices.Equal(rep.Breakdown, bd) {
+						t.Errorf("%s by %s trend %q: breakdown in one statement %+v, alone %+v", name, by, g, rep.Breakdown, bd)
+					}
+					if g == "" && rep.Trend != nil {
+						t.Errorf("%s by %s: a trend nobody asked for: %+v", name, by, rep.Trend)
+					}
+					if g != "" && !slices.Equal(rep.Trend, mustTrend(t, p.svc, ctx, q, g)) {
+						t.Errorf("%s by %s: trend in one statement %+v, alone %+v", name, by, rep.Trend, mustTrend(t, p.svc, ctx, q, g))
+					}
+				}
 			}
 		}
 	}
@@ -403,11 +424,18 @@ func TestAnalyticsMatchesRows(t *testing.T) {
 	if both, tr, err := p.svc.AnalyticsAndTrend(ctx, q, survey.Week); err != nil || both.Counts != (survey.Counts{}) || len(tr) != 1 {
 		t.Fatalf("empty range with its trend: %+v %+v %v", both, tr, err)
 	}
+	if rep, err := p.svc.Report(ctx, q, survey.ReportOf{Totals: true, Trend: survey.Week, Breakdown: survey.ByAgent}); err != nil ||
+		rep.Analytics.Counts != (survey.Counts{}) || len(rep.Trend) != 1 || len(rep.Breakdown) != 0 {
+		t.Fatalf("empty range in one statement: %+v %v", rep, err)
+	}
 	// Bad input is refused as Analytics refuses it.
 	bad := survey.AnalyticsQuery{StartDate: "2026-03-10", EndDate: "2026-03-01"}
 	_, errAlone := p.svc.Analytics(ctx, bad)
 	if _, _, err := p.svc.AnalyticsAndTrend(ctx, bad, survey.Day); err == nil || err.Error() != errAlone.Error() {
 		t.Fatalf("start after end: %v, Analytics says %v", err, errAlone)
+	}
+	if _, err := p.svc.Report(ctx, q, survey.ReportOf{Breakdown: "SIZE"}); errs.CodeOf(err) != errs.Invalid {
+		t.Fatalf("a breakdown by SIZE: %v, want invalid", err)
 	}
 }
 

@@ -14,10 +14,13 @@ type CsatAnalytics struct {
 	AverageRating      *float64
 	SatisfactionScore  float64
 	RatingDistribution []RatingCount
-	// trend was read with the totals (survey.AnalyticsAndTrend), in
-	// buckets of trendOf; the trend field of that granularity shows it.
-	trend   []survey.TrendPoint
-	trendOf survey.Granularity
+	// trend and breakdown were read with the totals (survey.Report), in
+	// buckets of trendOf and by breakdownBy; the trend and breakdown
+	// fields with those arguments show them.
+	trend       []survey.TrendPoint
+	trendOf     survey.Granularity
+	breakdown   []survey.BreakdownRow
+	breakdownBy survey.Dimension
 }
 
 // SetTrend keeps the trend read with the totals.
@@ -28,6 +31,17 @@ func (a *CsatAnalytics) SetTrend(g survey.Granularity, trend []survey.TrendPoint
 // ReadTrend returns the trend read with the totals if it is in buckets of g.
 func (a *CsatAnalytics) ReadTrend(g survey.Granularity) ([]survey.TrendPoint, bool) {
 	return a.trend, a.trend != nil && a.trendOf == g
+}
+
+// SetBreakdown keeps the breakdown read with the totals.
+func (a *CsatAnalytics) SetBreakdown(by survey.Dimension, rows []survey.BreakdownRow) {
+	a.breakdown, a.breakdownBy = rows, by
+}
+
+// ReadBreakdown returns the breakdown read with the totals if it is by by.
+// (A breakdown without rows is nil: its "" dimension tells it was read.)
+func (a *CsatAnalytics) ReadBreakdown(by survey.Dimension) ([]survey.BreakdownRow, bool) {
+	return a.breakdown, a.breakdownBy != "" && a.breakdownBy == by
 }
 
 // NewAnalytics shapes the domain figures, the same REST shows.
