@@ -4,7 +4,10 @@
 package graph
 
 // gqlgen, then seqlists: the lists of these types, whose fields resolve
-// nothing, marshal in order rather than a goroutine per element (gqlgen.yml).
+// nothing, marshal in order rather than a goroutine per element, and their
+// fields that are struct fields of a scalar or enum are marshalled
+// directly, without gqlgen's per-field context and middleware chain
+// (gqlgen.yml). Field middleware (AroundFields) would not see those.
 //
 //go:generate go tool gqlgen generate
 //go:generate go run ./internal/seqlists -types TrendPoint,BreakdownRow,RatingCount,SurveyEdge,WebhookDelivery generated.go

@@ -17,6 +17,10 @@
 // stay concurrent so its resolvers still batch. Otherwise seqlists fails and
 // go generate with it.
 //
+// The listed types' fields that only read a struct field into a scalar or
+// an enum (no resolver, no directive) call their marshaller directly
+// instead of graphql.ResolveField (plainField says what that leaves out).
+//
 // It also gives the object marshallers that cannot defer a field (no
 // ResolveConcurrently call passes their deferred group) a zero group
 // instead of graphql.NewDeferredGroup's, which allocates four times per
@@ -154,6 +158,24 @@ func rewrite(name string, src []byte, types []string) ([]byte, error) {
 		}
 	}
 
+	// The listed types' fields that read a struct field into a scalar or
+	// enum marshal it directly: graphql.ResolveField builds a field
+	// context, closures and the middleware chain, boxes the value twice
+	// and defers a recover, about ten allocations per field of each list
+	// element (half of an analytics request's), for a value read from
+	// memory.
+	for _, t := range types {
+		for name, fd := range funcs {
+			if !strings.HasPrefix(name, "_"+t+"_") {
+				continue
+			}
+			if ret, text := plainField(fd, funcs, calls); ret != nil {
+				off := func(p token.Pos) int { return fset.Position(p).Offset }
+				edits = append(edits, edit{off(ret.Pos()), off(ret.End()), text})
+			}
+		}
+	}
+
 	// Every object marshaller starts with graphql.NewDeferredGroup(ctx),
 	// which builds the object's path, a FieldSet and a map (four
 	// allocations per object, per list element) for the fields a
@@ -211,6 +233,83 @@ func emptyDeferredGroup(fd *ast.FuncDecl) *ast.AssignStmt {
 		return nil
 	}
 	return decl
+}
+
+// plainField returns the result expression of a field marshaller fd whose
+// body is gqlgen's
+//
+//	return graphql.ResolveField(ctx, ec.OperationContext, field, fc,
+//		func(ctx context.Context) (any, error) { return obj.X, nil },
+//		nil, func(..., v T) graphql.Marshaler { return ec.marshalM(ctx, selections, v) }, true, nonNull)
+//
+// with no directive (the nil middleware) and a marshaller marshalM that
+// calls no other generated method (a scalar's or an enum's, never an
+// object's, whose fields would need this field's context as their
+// parent), and the direct call that replaces it:
+// ec.marshalM(ctx, field.Selections, obj.X). Otherwise nil.
+//
+// What the direct call does not do, and why that is safe here: no field
+// context, so field middleware (the server has none: no AroundFields)
+// does not see these fields, and an error a marshaller reports (a float
+// that is NaN; our figures are ratios of integers) is placed at the
+// object's path rather than the field's; no recover, so a panic in the
+// marshaller nulls the list element (marshalSliceInOrder recovers) rather
+// than the field; no null check, but obj.X is a struct field and a
+// non-null scalar of a Go value type cannot be null, while the O (nullable)
+// marshallers handle nil themselves.
+func plainField(fd *ast.FuncDecl, funcs map[string]*ast.FuncDecl, calls map[string][]string) (ast.Expr, string) {
+	if len(fd.Body.List) != 1 {
+		return nil, ""
+	}
+	ret, ok := fd.Body.List[0].(*ast.ReturnStmt)
+	if !ok || len(ret.Results) != 1 {
+		return nil, ""
+	}
+	call, ok := ret.Results[0].(*ast.CallExpr)
+	if !ok || len(call.Args) != 9 {
+		return nil, ""
+	}
+	if sel, ok := call.Fun.(*ast.SelectorExpr); !ok || !isIdent(sel.X, "graphql") || sel.Sel.Name != "ResolveField" {
+		return nil, ""
+	}
+	if !isIdent(call.Args[5], "nil") || !isIdent(call.Args[2], "field") {
+		return nil, ""
+	}
+	// The resolver: return obj.X, nil.
+	read := onlyReturn(call.Args[4], 2)
+	if read == nil || !isIdent(read[1], "nil") {
+		return nil, ""
+	}
+	x, ok := read[0].(*ast.SelectorExpr)
+	if !ok || !isIdent(x.X, "obj") {
+		return nil, ""
+	}
+	// The marshaller: return ec.marshalM(ctx, selections, v).
+	mr := onlyReturn(call.Args[6], 1)
+	if mr == nil {
+		return nil, ""
+	}
+	m := ecMethod(mr[0])
+	mc, _ := mr[0].(*ast.CallExpr)
+	if m == "" || funcs[m] == nil || len(calls[m]) > 0 || len(mc.Args) != 3 ||
+		!isIdent(mc.Args[0], "ctx") || !isIdent(mc.Args[1], "selections") || !isIdent(mc.Args[2], "v") {
+		return nil, ""
+	}
+	return call, "ec." + m + "(ctx, field.Selections, obj." + x.Sel.Name + ")"
+}
+
+// onlyReturn returns the n results of a function literal whose body is one
+// return statement, else nil.
+func onlyReturn(e ast.Expr, n int) []ast.Expr {
+	lit, ok := e.(*ast.FuncLit)
+	if !ok || len(lit.Body.List) != 1 {
+		return nil
+	}
+	ret, ok := lit.Body.List[0].(*ast.ReturnStmt)
+	if !ok || len(ret.Results) != n {
+		return nil
+	}
+	return ret.Results
 }
 
 type edit struct {
