@@ -46,6 +46,7 @@ type bindKey int
 const (
 	tenantBindKey bindKey = iota
 	keyHashBindKey
+	asyncCommitKey
 )
 
 // WithTenant returns ctx whose statements see only this tenant's rows.
@@ -64,6 +65,25 @@ func BoundTenant(ctx context.Context) (string, bool) {
 // tenant without seeing any other tenant's keys.
 func withAPIKeyHash(ctx context.Context, hash []byte) context.Context {
 	return context.WithValue(ctx, keyHashBindKey, hex.EncodeToString(hash))
+}
+
+// WithAsyncCommit returns ctx whose statements' transaction commits without
+// waiting for its WAL to reach the disk (SET LOCAL synchronous_commit =
+// off, sent with each statement like the tenant binding): the commit costs
+// no disk flush of its own, the WAL writer flushes it within 3 x
+// wal_writer_delay (600 ms by default) or the next synchronous commit does.
+// A crash of Postgres (or a failover) in that window loses the transaction
+// as if it never ran; nothing is corrupted. Only for writes whose loss the
+// service recovers from: the send's handoff mark (survey.Service.
+// DurableHandoff).
+func WithAsyncCommit(ctx context.Context) context.Context {
+	return context.WithValue(ctx, asyncCommitKey, true)
+}
+
+// AsyncCommit reports whether ctx asks for WithAsyncCommit.
+func AsyncCommit(ctx context.Context) bool {
+	on, _ := ctx.Value(asyncCommitKey).(bool)
+	return on
 }
 
 var errUnsafeTenant = errors.New("db: tenant id has characters outside [A-Za-z0-9_-]")
@@ -98,6 +118,9 @@ func bindPrefix(ctx context.Context) (string, error) {
 	}
 	if h, ok := ctx.Value(keyHashBindKey).(string); ok && h != "" {
 		b.WriteString("SET LOCAL app.api_key_hash = '" + h + "'; ")
+	}
+	if AsyncCommit(ctx) {
+		b.WriteString("SET LOCAL synchronous_commit = off; ")
 	}
 	return b.String(), nil
 }

@@ -375,3 +375,48 @@ func TestTextPostgresCannotTakeIsAClientError(t *testing.T) {
 		}
 	}
 }
+
+// TestAsyncCommitLastsOneTransaction: WithAsyncCommit turns off the WAL
+// flush wait for the statements (and the transaction) it runs, and for
+// nothing after them on the same pooled connection.
+func TestAsyncCommitLastsOneTransaction(t *testing.T) {
+	f := seedTwoTenants(t)
+	f.app.SetMaxOpenConns(1) // every statement below shares one connection
+	show := func(ctx context.Context, idb bun.IDB) string {
+		t.Helper()
+		var v string
+		if err := idb.NewRaw("SHOW synchronous_commit").Scan(ctx, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	async := db.WithAsyncCommit(f.ctxA)
+	if !db.AsyncCommit(async) || db.AsyncCommit(f.ctxA) {
+		t.Fatal("AsyncCommit does not report WithAsyncCommit")
+	}
+	if v := show(f.ctxA, f.app); v != "on" {
+		t.Fatalf("a bound statement: synchronous_commit = %s, want the server's on", v)
+	}
+	if v := show(async, f.app); v != "off" {
+		t.Fatalf("an async statement: synchronous_commit = %s", v)
+	}
+	if v := show(f.unboundCtx, f.app); v != "on" {
+		t.Errorf("after an async statement the next one has synchronous_commit = %s", v)
+	}
+	err := f.app.RunInTx(async, nil, func(ctx context.Context, tx bun.Tx) error {
+		if v := show(ctx, tx); v != "off" {
+			t.Errorf("in an async transaction: %s", v)
+		}
+		// SET LOCAL lasts until COMMIT, which is the one it governs.
+		if v := show(f.ctxA, tx); v != "off" {
+			t.Errorf("a later statement of the async transaction: %s", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := show(f.unboundCtx, f.app); v != "on" {
+		t.Errorf("after the async transaction: synchronous_commit = %s", v)
+	}
+}

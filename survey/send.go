@@ -79,7 +79,10 @@ type sendBatch struct {
 // A crash before 2 commits: the server discards the unfinished message,
 // the claim lapses and the survey is sent again later. A crash after it:
 // the survey has handed_at, so the next claim (or a click on its links)
-// finishes it as sent instead of emailing again.
+// finishes it as sent instead of emailing again. The handoff's commit is
+// asynchronous unless DurableHandoff (handoffContext): a crash of Postgres
+// itself can then undo the handoffs of its last moments, whose emails are
+// repeated when their claims lapse.
 func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutcome, error) {
 	if tenantID == "" {
 		return OutcomeNoop, errs.ErrNoTenant
@@ -347,14 +350,15 @@ func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim)
 	// only if the crash fell between those two writes); after, the record
 	// stands and no one sends the survey again.
 	var tx bun.Tx
+	hctx := s.handoffContext(bound)
 	h := &mail.Handoff{
 		Hold: func() error {
 			var err error
-			if tx, err = s.DB.BeginTx(bound, nil); err != nil {
+			if tx, err = s.DB.BeginTx(hctx, nil); err != nil {
 				return fmt.Errorf("begin handoff: %w", err)
 			}
 			now := s.now()
-			ok, err := db.Handoff(bound, tx, c.sv.TenantID, c.sv.ID, c.hash, now, ExpiresAt(now, configOf(b.cfg)), secret.Hash(unsub))
+			ok, err := db.Handoff(hctx, tx, c.sv.TenantID, c.sv.ID, c.hash, now, ExpiresAt(now, configOf(b.cfg)), secret.Hash(unsub))
 			if err == nil && !ok {
 				err = errClaimLost
 			}
@@ -396,6 +400,19 @@ func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim)
 }
 
 var errClaimLost = errors.New("send claim lost")
+
+// handoffContext is the context of an email's handoff transaction: its
+// commit is asynchronous unless DurableHandoff. Losing that commit to a
+// Postgres crash leaves the survey claimed and not handed, as if the worker
+// had died between the final "." and the COMMIT: the email may be repeated
+// once its claim lapses, never lost. The claim and the final status are
+// committed durably either way.
+func (s *Service) handoffContext(bound context.Context) context.Context {
+	if s.DurableHandoff {
+		return bound
+	}
+	return db.WithAsyncCommit(bound)
+}
 
 // release gives claims back so the surveys are due again at once.
 func (s *Service) release(ctx context.Context, tenantID string, cs []*claim) {

@@ -38,6 +38,13 @@ type Service struct {
 	// ClaimLease bounds how long a dead worker's send claims hold
 	// surveys back (DefaultClaimLease when zero).
 	ClaimLease time.Duration
+	// DurableHandoff makes each email's handoff commit wait for its WAL
+	// flush (SEND_DURABLE_HANDOFF). Without it the handoff commits
+	// asynchronously: the wave's one commit per email then costs no disk
+	// flush, and a Postgres crash in the flush window (at most 600 ms by
+	// default) can only repeat the emails handed over in it, never lose one
+	// (see Send).
+	DurableHandoff bool
 
 	sends sync.WaitGroup // Send calls in progress (WaitSends)
 	folds foldQueue      // tenants whose analytics deltas wait (RunFolds)
