@@ -62,19 +62,19 @@ type Client struct {
 	lastSend, lastExpiry sync.Map
 }
 
-// groupLead is how far ahead a send must be due to join its tenant's task
+// GroupLead is how far ahead a send must be due to join its tenant's task
 // for that second (see ScheduleSend): that task cannot have started yet.
-const groupLead = 2 * time.Second
+const GroupLead = 2 * time.Second
 
 // ScheduleSend enqueues the send of a survey at a time. A survey due more
-// than groupLead ahead joins its tenant's send-due task for that second
+// than GroupLead ahead joins its tenant's send-due task for that second
 // (TaskID per tenant and second), which emails every survey of the tenant
 // due within that second: 10,000 surveys due at once are one task, not
 // 10,000. A survey due sooner (or already) gets a task of its own, as that
 // second's task may have run. Either way a second enqueue of a queued task
 // is a no-op, and the sweep enqueues again whatever Redis lost.
 func (c *Client) ScheduleSend(ctx context.Context, tenantID, surveyID string, at time.Time) error {
-	if sec := at.Truncate(time.Second); sec.After(c.now().Add(groupLead)) {
+	if sec := at.Truncate(time.Second); sec.After(c.now().Add(GroupLead)) {
 		return onceASecond(&c.lastSend, tenantID, sec, func() error {
 			return c.enqueueSendDue(ctx, DuePayload{TenantID: tenantID, Before: sec.Add(time.Second), Lead: true},
 				fmt.Sprintf("send-due:%s:%d", tenantID, sec.Unix()), asynq.ProcessAt(sec))
@@ -124,13 +124,13 @@ func (c *Client) now() time.Time {
 }
 
 // ScheduleExpire enqueues the expiry of a sent survey at its expires_at.
-// Like sends, expiries more than groupLead ahead share their tenant's
+// Like sends, expiries more than GroupLead ahead share their tenant's
 // task for that second (it runs once the second is over and expires every
 // sent survey of the tenant whose link expired): a wave's 10,000 expiries
 // are a task or two per second of the wave, not 10,000 tasks waiting in
 // Redis for days.
 func (c *Client) ScheduleExpire(ctx context.Context, tenantID, surveyID string, at time.Time) error {
-	if sec := at.Truncate(time.Second); sec.After(c.now().Add(groupLead)) {
+	if sec := at.Truncate(time.Second); sec.After(c.now().Add(GroupLead)) {
 		return onceASecond(&c.lastExpiry, tenantID, sec, func() error {
 			return c.enqueueDue(ctx, TypeSurveyExpireDue, DuePayload{TenantID: tenantID, Before: sec.Add(time.Second)},
 				fmt.Sprintf("expire-due:%s:%d", tenantID, sec.Unix()),

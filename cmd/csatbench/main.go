@@ -554,6 +554,9 @@ func printTable(w io.Writer, r report) {
 	sw := r.SendWave
 	fmt.Fprintf(w, "send wave: %d/%d emails in %.1fs after due; lateness p50 %.2fs p95 %.2fs max %.2fs\n",
 		sw.Accepted, sw.Emails, sw.Seconds, sw.LatenessP50, sw.LatenessP95, sw.LatenessMax)
+	if sw.Note != "" {
+		fmt.Fprintln(w, "send wave note:", sw.Note)
+	}
 	if sp := r.SendWaveSpread; sp.Emails > 0 {
 		fmt.Fprintf(w, "send wave due over %.0fs: %d/%d emails, the last %.1fs after the first was due; lateness p50 %.2fs p95 %.2fs max %.2fs\n",
 			sp.SpreadS, sp.Accepted, sp.Emails, sp.Seconds, sp.LatenessP50, sp.LatenessP95, sp.LatenessMax)
