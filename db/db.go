@@ -144,6 +144,14 @@ func isDeadlock(err error) bool {
 	return errors.As(err, &pe) && pe.Field('C') == "40P01"
 }
 
+// ErrLockedRowChanged: a row the transaction holds locked was not as the
+// transaction read it (UpdateLockedSurvey). Nothing else can change a
+// locked row: this is a bug, never the caller's doing.
+var ErrLockedRowChanged = errors.New("db: a locked row is not as it was read")
+
+// expectFailed is the SQLSTATE csat_expect raises (its migration).
+const expectFailed = "CS001"
+
 func mapErr(err error) error {
 	if err == nil {
 		return nil
@@ -154,6 +162,9 @@ func mapErr(err error) error {
 	var pgErr pgdriver.Error
 	if errors.As(err, &pgErr) && pgErr.IntegrityViolation() {
 		return &errs.Error{Code: errs.Conflict, Message: "conflicts with existing data"}
+	}
+	if errors.As(err, &pgErr) && pgErr.Field('C') == expectFailed {
+		return fmt.Errorf("%w: %s", ErrLockedRowChanged, pgErr.Field('M'))
 	}
 	if errors.As(err, &pgErr) && (pgErr.Field('C') == "22021" || pgErr.Field('C') == "22P05") {
 		// Text Postgres cannot store (a NUL byte, invalid UTF-8) came from

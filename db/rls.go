@@ -156,15 +156,30 @@ type pgConn interface {
 // transaction's first statement carries it in the same message
 // ("BEGIN; SET LOCAL ...; <query>"), which saves every transaction a round
 // trip. A transaction that runs no statement sends nothing at all.
+//
+// Writes whose outcome the code does not read (WithDeferred) wait likewise
+// for the transaction's next message, usually its COMMIT: "<update>;
+// COMMIT" is one round trip where the update and the COMMIT were two.
+// Postgres stops a message at its first error, so a deferred write that
+// fails leaves the COMMIT unrun and the transaction aborted; its error is
+// the carrying statement's (or the commit's), and the transaction rolls
+// back.
 type bindingConn struct {
 	pgConn
 	begin string // the BEGIN of a transaction whose first statement is not sent yet
-	// failed: the statement that carried the BEGIN failed. Postgres parses
-	// a whole message before running it, so a syntax error there means the
-	// BEGIN never ran either; the transaction's later statements are then
-	// refused here, as Postgres refuses them in an aborted transaction, and
-	// can never run outside it.
+	// deferred are the statements (each with its BEGIN and SET LOCAL
+	// prefix, as prepare made it) that ride with the next message;
+	// deferredBegin: they hold the transaction's BEGIN.
+	deferred      string
+	deferredBegin bool
+	// failed: a message that carried the BEGIN or deferred statements
+	// failed. Postgres parses a whole message before running it, so after a
+	// syntax error there neither the BEGIN nor the deferred writes ran; the
+	// transaction's later statements are then refused here, as Postgres
+	// refuses them in an aborted transaction, and can never run outside it
+	// or commit without those writes.
 	failed bool
+	txOpen bool // between BeginTx and the transaction's end
 }
 
 var errTxAborted = errors.New("db: current transaction is aborted, commands ignored until end of transaction block")
@@ -194,24 +209,52 @@ func (c *bindingConn) BeginTx(_ context.Context, opts driver.TxOptions) (driver.
 	if err != nil {
 		return nil, err
 	}
-	c.begin, c.failed = cmd, false
+	c.begin, c.failed, c.deferred, c.deferredBegin, c.txOpen = cmd, false, "", false, true
 	return lazyTx{c}, nil
 }
 
 // lazyTx ends a transaction begun by bindingConn.BeginTx.
 type lazyTx struct{ c *bindingConn }
 
-func (tx lazyTx) Commit() error { return tx.c.end(context.Background(), "COMMIT") }
+func (tx lazyTx) Commit() error { return tx.c.commit(context.Background()) }
 
-func (tx lazyTx) Rollback() error { return tx.c.end(context.Background(), "ROLLBACK") }
+func (tx lazyTx) Rollback() error { return tx.c.rollback(context.Background()) }
 
-func (c *bindingConn) end(ctx context.Context, cmd string) error {
+func (c *bindingConn) commit(ctx context.Context) error {
+	c.txOpen = false
+	if c.failed {
+		// A deferred write may not have run: never commit without it.
+		_ = c.rollback(ctx)
+		return errTxAborted
+	}
 	if c.begin != "" { // no statement ran: there is nothing to end
 		c.begin = ""
 		return nil
 	}
-	c.failed = false
-	_, err := c.pgConn.ExecContext(ctx, cmd, nil)
+	deferred := c.deferred
+	c.deferred, c.deferredBegin = "", false
+	_, err := c.pgConn.ExecContext(ctx, deferred+"COMMIT", nil)
+	if err != nil && deferred != "" {
+		// The message stopped at the failing write: the COMMIT did not
+		// run and the transaction is aborted (or, after a syntax error in
+		// a message that held the BEGIN, never began: the ROLLBACK is then
+		// only a warning). database/sql hands the connection back after a
+		// failed Commit, so end the transaction here.
+		if _, rerr := c.pgConn.ExecContext(ctx, "ROLLBACK", nil); rerr != nil {
+			return errors.Join(deferredErr("commit", err), driver.ErrBadConn)
+		}
+		return deferredErr("commit", err)
+	}
+	return err
+}
+
+func (c *bindingConn) rollback(ctx context.Context) error {
+	begun := c.begin == "" && !c.deferredBegin // the BEGIN reached the server
+	c.begin, c.deferred, c.deferredBegin, c.failed, c.txOpen = "", "", false, false, false
+	if !begun { // nothing ran: there is nothing to end
+		return nil
+	}
+	_, err := c.pgConn.ExecContext(ctx, "ROLLBACK", nil)
 	return err
 }
 
@@ -233,8 +276,9 @@ func checkQueryText(q string) error {
 }
 
 // prepare checks a query and prefixes what ctx binds and, for the first
-// statement of a transaction, its BEGIN. sent must be called once the
-// statement went out, with its error.
+// statement of a transaction, its BEGIN, after the deferred statements
+// waiting for a message. sent must be called once the message went out,
+// with its error.
 func (c *bindingConn) prepare(ctx context.Context, query string) (string, error) {
 	if c.failed {
 		return "", errTxAborted
@@ -249,50 +293,121 @@ func (c *bindingConn) prepare(ctx context.Context, query string) (string, error)
 	if c.begin != "" {
 		p = c.begin + "; " + p
 	}
-	return p + query, nil
+	return c.deferred + p + query, nil
 }
 
+// sent records that the message prepare made went out, with err.
 func (c *bindingConn) sent(err error) {
-	if c.begin != "" {
-		c.begin, c.failed = "", err != nil
+	if c.begin != "" || c.deferred != "" {
+		c.failed = err != nil
 	}
+	c.begin, c.deferred, c.deferredBegin = "", "", false
 }
+
+// deferredErr wraps the error of a message that carried deferred
+// statements: any of them may be what failed, or what followed them.
+func deferredErr(what string, err error) error {
+	return fmt.Errorf("deferred writes or %s: %w", what, mapErr(err))
+}
+
+type deferKey struct{}
+
+// WithDeferred returns ctx whose Exec, inside a transaction, is sent with
+// the transaction's next message (its next statement or its COMMIT)
+// instead of a message of its own. Only for a statement whose result the
+// caller does not read: its Result knows nothing, and any error it raises
+// is the carrier's. Outside a transaction the statement runs at once.
+func WithDeferred(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferKey{}, true)
+}
+
+// errDeferredResult is what a deferred statement's Result answers.
+var errDeferredResult = errors.New("db: a deferred statement's result is not known")
+
+type deferredResult struct{}
+
+func (deferredResult) LastInsertId() (int64, error) { return 0, errDeferredResult }
+func (deferredResult) RowsAffected() (int64, error) { return 0, errDeferredResult }
 
 func (c *bindingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if d, _ := ctx.Value(deferKey{}).(bool); d && len(args) == 0 && c.inTx() {
+		// Bun formats its arguments itself: a deferred statement is
+		// complete text, sent as it is later.
+		q, err := c.prepare(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		c.deferredBegin = c.deferredBegin || c.begin != ""
+		c.begin, c.deferred = "", q+"; "
+		return deferredResult{}, nil
+	}
+	if len(args) > 0 && c.deferred != "" {
+		// pgdriver formats the placeholders of the whole message: the
+		// deferred text must not be read for them.
+		if err := c.flush(ctx); err != nil {
+			return nil, err
+		}
+	}
 	q, err := c.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
 	res, err := c.pgConn.ExecContext(ctx, q, args)
+	if err != nil && c.deferred != "" {
+		err = deferredErr("statement", err)
+	}
 	c.sent(err)
 	return res, err
 }
 
+// inTx reports whether the connection is inside a transaction begun by
+// BeginTx. pgdriver's own transactions never start here: BeginTx is ours.
+func (c *bindingConn) inTx() bool { return c.txOpen }
+
 func (c *bindingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if len(args) > 0 && c.deferred != "" {
+		if err := c.flush(ctx); err != nil { // as in ExecContext
+			return nil, err
+		}
+	}
 	q, err := c.prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := c.pgConn.QueryContext(ctx, q, args)
+	if err != nil && c.deferred != "" {
+		err = deferredErr("query", err)
+	}
 	c.sent(err)
 	return rows, err
 }
 
-// PrepareContext sends a pending BEGIN on its own first: a prepared
-// statement is not one message with it. (Bun does not prepare; this keeps
-// database/sql's Prepare correct all the same.)
+// PrepareContext sends a pending BEGIN and deferred statements on their own
+// first: a prepared statement is not one message with them. (Bun does not
+// prepare; this keeps database/sql's Prepare correct all the same.)
 func (c *bindingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	if c.failed {
-		return nil, errTxAborted
-	}
-	if c.begin != "" {
-		_, err := c.pgConn.ExecContext(ctx, c.begin, nil)
-		c.sent(err)
-		if err != nil {
-			return nil, err
-		}
+	if err := c.flush(ctx); err != nil {
+		return nil, err
 	}
 	return c.pgConn.PrepareContext(ctx, query)
+}
+
+// flush sends a pending BEGIN or the deferred statements (deferring a
+// statement sends the BEGIN with it: one of the two) in a message of their
+// own.
+func (c *bindingConn) flush(ctx context.Context) error {
+	if c.failed {
+		return errTxAborted
+	}
+	if c.begin == "" && c.deferred == "" {
+		return nil
+	}
+	_, err := c.pgConn.ExecContext(ctx, c.deferred+c.begin, nil)
+	if err != nil && c.deferred != "" {
+		err = deferredErr("flush", err)
+	}
+	c.sent(err)
+	return err
 }
 
 // AppDSN is the service's connection when APP_DATABASE_URL is unset: the

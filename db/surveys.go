@@ -214,19 +214,25 @@ func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilt
 	return out, int(total), nil
 }
 
-// UpdateSurvey writes the given columns of s, conditionally on the status
-// it was read with, and reports whether the row changed.
-func UpdateSurvey(ctx context.Context, idb bun.IDB, s *Survey, fromStatus string, columns ...string) (bool, error) {
+// UpdateLockedSurvey writes the given columns of s, a survey the
+// transaction locked (FOR UPDATE) and read with status fromStatus. The
+// write is deferred (WithDeferred): it goes out with the transaction's next
+// message, usually its COMMIT, one round trip less, so it reports nothing.
+// What UpdateSurvey's caller checks, that the row still had fromStatus,
+// the statement checks itself (csat_expect): no other transaction can
+// change or delete a locked row, so a mismatch is a caller's mistake, and
+// it fails the transaction with ErrLockedRowChanged instead of committing.
+func UpdateLockedSurvey(ctx context.Context, tx bun.Tx, s *Survey, fromStatus string, columns ...string) error {
 	s.UpdatedAt = time.Now().UTC()
 	columns = append(columns, "updated_at")
-	res, err := idb.NewUpdate().Model(s).Column(columns...).
-		Where("tenant_id = ? AND id = ? AND status = ?", s.TenantID, s.ID, fromStatus).
-		Exec(ctx)
+	_, err := tx.NewUpdate().Model(s).Column(columns...).
+		Where("tenant_id = ? AND id = ?", s.TenantID, s.ID).
+		Where("csat_expect(status = ?, ?)", fromStatus, "survey "+s.ID+" changed under its lock").
+		Exec(WithDeferred(ctx))
 	if err != nil {
-		return false, fmt.Errorf("update survey: %w", mapErr(err))
+		return fmt.Errorf("update survey: %w", mapErr(err))
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	return nil
 }
 
 // ExpireSent marks the tenant's sent surveys whose link expired before now as

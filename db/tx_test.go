@@ -4,9 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/db"
 )
 
 // Transactions begin lazily: the BEGIN travels with the first statement
@@ -171,5 +175,240 @@ func TestLazyTxOptions(t *testing.T) {
 	})
 	if err == nil || notes() != 0 {
 		t.Fatalf("a read-only transaction wrote: err = %v", err)
+	}
+}
+
+// Deferred writes (db.WithDeferred) ride with the transaction's next
+// message, usually its COMMIT. These tests hold them to what a message of
+// their own guaranteed: they run, inside the transaction, before what
+// follows them; a failure of theirs rolls the transaction back; and the
+// connection is left outside any transaction.
+
+// lastMessage returns the text of the last message the backend pid received.
+func lastMessage(t *testing.T, f *twoTenants, pid int) string {
+	t.Helper()
+	var q string
+	if err := f.admin.NewRaw("SELECT query FROM pg_stat_activity WHERE pid = ?", pid).Scan(context.Background(), &q); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+// TestDeferredWriteRidesWithCommit: the deferred insert is not sent when
+// it is run but in the COMMIT's message, and is committed.
+func TestDeferredWriteRidesWithCommit(t *testing.T) {
+	f, notes := txNote(t)
+	var pid int
+	err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := tx.NewRaw("SELECT pg_backend_pid()").Scan(ctx, &pid); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(db.WithDeferred(ctx), "INSERT INTO tx_note VALUES (7)")
+		if err != nil {
+			return err
+		}
+		if _, err := res.RowsAffected(); err == nil {
+			t.Error("a deferred statement's result claims to know its rows")
+		}
+		if q := lastMessage(t, f, pid); strings.Contains(q, "tx_note") {
+			t.Errorf("the deferred insert went out before the commit: %q", q)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := lastMessage(t, f, pid); !strings.Contains(q, "INSERT INTO tx_note VALUES (7)") || !strings.HasSuffix(q, "COMMIT") {
+		t.Errorf("last message %q, want the insert and the COMMIT", q)
+	}
+	if n := notes(); n != 1 {
+		t.Fatalf("%d rows committed, want 1", n)
+	}
+}
+
+// TestDeferredWriteRidesWithNextStatement: a statement after the deferred
+// one carries it and sees what it wrote; a statement with placeholders
+// (which pgdriver formats over the whole message) sends it first instead.
+func TestDeferredWriteRidesWithNextStatement(t *testing.T) {
+	for _, tc := range []struct {
+		name, query string
+		args        []any
+	}{
+		{"literal", "SELECT count(*) FROM tx_note WHERE n = 7", nil},
+		{"placeholders", "SELECT count(*) FROM tx_note WHERE n = $1", []any{7}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, notes := txNote(t)
+			err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+				// '$1' in a literal: the placeholder case must not format it.
+				if _, err := tx.ExecContext(db.WithDeferred(ctx), "INSERT INTO tx_note SELECT 7 WHERE '$1' = '$1'"); err != nil {
+					return err
+				}
+				var n int
+				// database/sql, not Bun: Bun would format the placeholders
+				// itself and pass no arguments on.
+				if err := tx.Tx.QueryRowContext(ctx, tc.query, tc.args...).Scan(&n); err != nil {
+					return err
+				}
+				if n != 1 {
+					t.Errorf("the next statement sees %d deferred rows, want 1", n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := notes(); n != 1 {
+				t.Fatalf("%d rows committed, want 1", n)
+			}
+		})
+	}
+}
+
+// TestDeferredWriteFails: a deferred write that fails when it runs (with
+// the COMMIT, or with the next statement, even one that does not parse)
+// commits nothing, the failure reaches the caller, and the connection (the
+// only one) is usable and outside any transaction. Also when the failing
+// write was the transaction's first statement, holding its BEGIN.
+func TestDeferredWriteFails(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		first   bool   // the deferred write is the transaction's first statement
+		next    string // a statement after it, "" for none
+		wantErr error
+	}{
+		{name: "with-commit"},
+		{name: "with-commit-first", first: true},
+		{name: "with-next-statement", next: "INSERT INTO tx_note VALUES (2)"},
+		{name: "with-unparsable-statement", next: "INSERT INTO tx_note VALUE (2)"},
+		{name: "with-next-statement-first", first: true, next: "INSERT INTO tx_note VALUES (2)"},
+		{name: "expectation", wantErr: db.ErrLockedRowChanged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, notes := txNote(t)
+			f.app.SetMaxOpenConns(1)
+			bad := "INSERT INTO tx_note VALUES (1/0)"
+			if tc.wantErr != nil {
+				bad = "INSERT INTO tx_note SELECT 1 WHERE csat_expect(false, 'a locked row moved')"
+			}
+			err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+				if !tc.first {
+					if _, err := tx.ExecContext(ctx, "INSERT INTO tx_note VALUES (3)"); err != nil {
+						return err
+					}
+				}
+				if _, err := tx.ExecContext(db.WithDeferred(ctx), bad); err != nil {
+					t.Fatalf("deferring: %v", err)
+				}
+				if tc.next != "" {
+					if _, err := tx.ExecContext(ctx, tc.next); err == nil {
+						t.Error("the statement carrying a failing deferred write succeeded")
+					}
+					// Ignoring that error, the transaction still commits nothing.
+					if _, err := tx.ExecContext(ctx, "INSERT INTO tx_note VALUES (4)"); err == nil {
+						t.Error("a statement after the failed message ran")
+					}
+				}
+				return nil
+			})
+			if err == nil {
+				t.Fatal("the transaction committed")
+			}
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Errorf("err = %v, want %v", err, tc.wantErr)
+			}
+			if n := notes(); n != 0 {
+				t.Fatalf("%d rows committed", n)
+			}
+			if _, err := f.app.ExecContext(f.ctxA, "INSERT INTO tx_note VALUES (1)"); err != nil {
+				t.Fatal(err)
+			}
+			if n := notes(); n != 1 {
+				t.Fatalf("an autocommit insert left %d rows visible (a leftover transaction)", n)
+			}
+		})
+	}
+}
+
+// TestDeferredWriteRolledBack: a rollback drops deferred writes, whether or
+// not the BEGIN went out before them; outside a transaction a deferred
+// statement runs at once.
+func TestDeferredWriteRolledBack(t *testing.T) {
+	f, notes := txNote(t)
+	f.app.SetMaxOpenConns(1)
+	errBoom := errors.New("boom")
+	for _, first := range []bool{true, false} {
+		err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+			if !first {
+				if _, err := tx.ExecContext(ctx, "SELECT 1"); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(db.WithDeferred(ctx), "INSERT INTO tx_note VALUES (1)"); err != nil {
+				return err
+			}
+			return errBoom
+		})
+		if !errors.Is(err, errBoom) {
+			t.Fatalf("first=%v: err = %v", first, err)
+		}
+	}
+	if n := notes(); n != 0 {
+		t.Fatalf("%d rows after rollbacks", n)
+	}
+	if _, err := f.app.ExecContext(db.WithDeferred(f.ctxA), "INSERT INTO tx_note VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if n := notes(); n != 1 {
+		t.Fatalf("%d rows after an autocommit deferred insert, want 1", n)
+	}
+}
+
+// TestUpdateLockedSurvey: the update rides with the COMMIT and is stored;
+// when the row's status is not the one the caller read it with, the
+// transaction fails with ErrLockedRowChanged and nothing of it (here a
+// click written before) is committed.
+func TestUpdateLockedSurvey(t *testing.T) {
+	for _, tc := range []struct {
+		name, from string
+		wantErr    error
+	}{
+		{"stored", db.StatusSent, nil},
+		{"status-moved", db.StatusPending, db.ErrLockedRowChanged},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := seedTwoTenants(t)
+			clicks := count(t, f.unboundCtx, f.admin, "survey_clicks")
+			err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+				sv, err := db.GetSurveyForUpdate(ctx, tx, f.A, f.SurveyA.ID)
+				if err != nil {
+					return err
+				}
+				now := time.Now().UTC()
+				if _, err := db.RecordClick(ctx, tx, f.A, sv.ID, 2, now, now.Add(-time.Minute)); err != nil {
+					return err
+				}
+				rating := 2
+				sv.Rating, sv.Status, sv.RespondedAt = &rating, db.StatusCompleted, &now
+				return db.UpdateLockedSurvey(ctx, tx, sv, tc.from, "rating", "status", "responded_at")
+			})
+			if !errors.Is(err, tc.wantErr) || (err != nil) != (tc.wantErr != nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			got, err := db.GetSurvey(f.ctxA, f.app, f.A, f.SurveyA.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantStatus, wantClicks := db.StatusCompleted, clicks+1
+			if tc.wantErr != nil {
+				wantStatus, wantClicks = db.StatusSent, clicks
+			}
+			if got.Status != wantStatus {
+				t.Errorf("status %q, want %q", got.Status, wantStatus)
+			}
+			if n := count(t, f.unboundCtx, f.admin, "survey_clicks"); n != wantClicks {
+				t.Errorf("%d clicks, want %d", n, wantClicks)
+			}
+		})
 	}
 }

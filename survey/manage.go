@@ -90,12 +90,8 @@ func (s *Service) Resend(ctx context.Context, id string) (*db.Survey, error) {
 		}
 		exp := ExpiresAt(now, cfg)
 		sv.ExpiresAt, sv.TokenHash, sv.UnsubHash = &exp, secret.Hash(token), secret.Hash(unsub)
-		ok, err := db.UpdateSurvey(ctx, tx, sv, db.StatusSent, "expires_at", "token_hash", "unsubscribe_hash")
-		if err != nil {
+		if err := db.UpdateLockedSurvey(ctx, tx, sv, db.StatusSent, "expires_at", "token_hash", "unsubscribe_hash"); err != nil {
 			return err
-		}
-		if !ok {
-			return fmt.Errorf("survey %s changed under its lock", sv.ID)
 		}
 		emit(s.surveyEvent(EventResent, sv))
 		out = sv
@@ -135,12 +131,8 @@ func (s *Service) Cancel(ctx context.Context, id string) (*db.Survey, error) {
 			return err
 		}
 		sv.Status = db.StatusExpired
-		ok, err := db.UpdateSurvey(ctx, tx, sv, db.StatusPending, "status")
-		if err != nil {
+		if err := db.UpdateLockedSurvey(ctx, tx, sv, db.StatusPending, "status"); err != nil {
 			return err
-		}
-		if !ok {
-			return fmt.Errorf("survey %s changed under its lock", sv.ID)
 		}
 		emit(s.surveyEvent(EventExpired, sv))
 		out = sv

@@ -459,12 +459,10 @@ func (s *Service) answer(ctx context.Context, token string, change func(context.
 		if !CanTransition(from, sv.Status) {
 			return fmt.Errorf("survey %s: %s to %s is not allowed", sv.ID, from, sv.Status)
 		}
-		ok, err := db.UpdateSurvey(ctx, tx, sv, stored, columns...)
-		if err != nil {
+		// Sent with the COMMIT (or the outbox's first write): one round
+		// trip less.
+		if err := db.UpdateLockedSurvey(ctx, tx, sv, stored, columns...); err != nil {
 			return err
-		}
-		if !ok {
-			return fmt.Errorf("survey %s changed under its lock", sv.ID)
 		}
 		if completed {
 			emit(s.surveyEvent(EventCompleted, sv))
@@ -515,7 +513,7 @@ func (s *Service) Expire(ctx context.Context, tenantID, surveyID string) (bool, 
 			return nil
 		}
 		sv.Status = db.StatusExpired
-		if _, err := db.UpdateSurvey(ctx, tx, sv, db.StatusSent, "status"); err != nil {
+		if err := db.UpdateLockedSurvey(ctx, tx, sv, db.StatusSent, "status"); err != nil {
 			return err
 		}
 		emit(s.surveyEvent(EventExpired, sv))

@@ -1,0 +1,1 @@
+DROP FUNCTION csat_expect(boolean, text);
