@@ -149,6 +149,13 @@ func isDeadlock(err error) bool {
 // locked row: this is a bug, never the caller's doing.
 var ErrLockedRowChanged = errors.New("db: a locked row is not as it was read")
 
+// ErrConversationTaken: the tenant already has a survey for the
+// conversation; a concurrent intake stored it (InsertNewSurvey).
+var ErrConversationTaken = errors.New("db: the conversation already has a survey")
+
+// conversationKey is the unique constraint on (tenant_id, conversation_id).
+const conversationKey = "surveys_tenant_id_conversation_id_key"
+
 // expectFailed is the SQLSTATE csat_expect raises (its migration).
 const expectFailed = "CS001"
 
@@ -160,6 +167,9 @@ func mapErr(err error) error {
 		return errs.ErrNotFound
 	}
 	var pgErr pgdriver.Error
+	if errors.As(err, &pgErr) && pgErr.Field('C') == "23505" && pgErr.Field('n') == conversationKey {
+		return fmt.Errorf("%w: %w", ErrConversationTaken, &errs.Error{Code: errs.Conflict, Message: "the conversation already has a survey"})
+	}
 	if errors.As(err, &pgErr) && pgErr.IntegrityViolation() {
 		return &errs.Error{Code: errs.Conflict, Message: "conflicts with existing data"}
 	}

@@ -99,6 +99,19 @@ func InsertSurvey(ctx context.Context, idb bun.IDB, s *Survey) (created bool, er
 	return false, nil
 }
 
+// InsertNewSurvey stores s, the survey of a conversation the transaction
+// found without one (GetIntakeState). The insert is deferred
+// (WithDeferred): it goes out with the transaction's next message, usually
+// its COMMIT, one round trip less than InsertSurvey. If a concurrent
+// transaction stored a survey for the same conversation meanwhile, that
+// message fails with ErrConversationTaken and the transaction rolls back.
+func InsertNewSurvey(ctx context.Context, tx bun.Tx, s *Survey) error {
+	if _, err := tx.NewInsert().Model(s).Exec(WithDeferred(ctx)); err != nil {
+		return fmt.Errorf("insert survey: %w", mapErr(err))
+	}
+	return nil
+}
+
 // GetSurvey loads one survey of the tenant.
 func GetSurvey(ctx context.Context, idb bun.IDB, tenantID, id string) (*Survey, error) {
 	s := new(Survey)

@@ -2,6 +2,8 @@ package survey_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,5 +70,53 @@ func TestIntakeDecisions(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d surveys stored, want 1", n)
+	}
+}
+
+// TestIntakeConcurrentRepeats: intakes of one conversation arriving
+// together store one survey; each of them answers with it, whether it read
+// the conversation before or after the winner committed (the insert rides
+// with the COMMIT, so a loser learns of the winner there and reads again).
+func TestIntakeConcurrentRepeats(t *testing.T) {
+	p := newPipeline(t)
+	p.clock = time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC)
+	tenantID, ctx := p.tenant(t, "Acme")
+	resolved := p.clock.Add(-time.Hour)
+	const n = 8
+	for round := range 5 {
+		conv := fmt.Sprintf("race-%d", round)
+		results := make([]survey.IntakeResult, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = p.svc.Intake(ctx, survey.IntakeInput{ConversationID: conv, ContactEmail: "jo@example.com", ResolvedAt: &resolved})
+			}()
+		}
+		wg.Wait()
+		created := 0
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("%s: intake %d: %v", conv, i, errs[i])
+			}
+			if results[i].Created {
+				created++
+			}
+			if results[i].Survey == nil || results[i].Survey.ID != results[0].Survey.ID {
+				t.Fatalf("%s: intake %d answered %+v, intake 0 %+v", conv, i, results[i].Survey, results[0].Survey)
+			}
+		}
+		if created != 1 {
+			t.Fatalf("%s: %d intakes say they created the survey, want 1", conv, created)
+		}
+		var stored int
+		if err := p.db.NewRaw("SELECT count(*) FROM surveys WHERE tenant_id = ? AND conversation_id = ?", tenantID, conv).Scan(context.Background(), &stored); err != nil {
+			t.Fatal(err)
+		}
+		if stored != 1 {
+			t.Fatalf("%s: %d surveys stored, want 1", conv, stored)
+		}
 	}
 }

@@ -150,59 +150,16 @@ func (s *Service) Intake(ctx context.Context, in IntakeInput) (IntakeResult, err
 		return IntakeResult{}, err
 	}
 	var res IntakeResult
-	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
-		// The conversation's survey, the config and the opt-out in one
-		// statement; the checks below keep their order.
-		st, err := db.GetIntakeState(ctx, tx, tenantID, in.ConversationID, in.ContactEmail)
-		if err != nil {
-			return fmt.Errorf("load config: %w", err)
+	for attempt := 1; ; attempt++ {
+		err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
+			return s.intake(ctx, tx, emit, tenantID, in, now, &res)
+		})
+		// A concurrent intake of the conversation committed its survey
+		// between our read and our insert: a second attempt reads it.
+		if !errors.Is(err, db.ErrConversationTaken) || attempt == 2 {
+			break
 		}
-		if st.ExistingID != "" {
-			existing, err := db.GetSurvey(ctx, tx, tenantID, st.ExistingID)
-			if err != nil {
-				return err
-			}
-			res = IntakeResult{Survey: existing}
-			return nil
-		}
-		cfg := st.Config
-		if !cfg.Enabled {
-			res = IntakeResult{Skipped: SkipDisabled}
-			return nil
-		}
-		if st.OptedOut {
-			res = IntakeResult{Skipped: SkipUnsubscribed}
-			return nil
-		}
-		if in.Locale == "" {
-			in.Locale = cfg.DefaultLocale
-		}
-		sv := &db.Survey{
-			TenantID:       tenantID,
-			ID:             secret.ID("csat_"),
-			ConversationID: in.ConversationID,
-			ContactEmail:   in.ContactEmail,
-			ContactName:    in.ContactName,
-			AgentID:        in.AgentID,
-			TeamID:         in.TeamID,
-			Channel:        in.Channel,
-			Locale:         in.Locale,
-			Status:         db.StatusPending,
-			ResolvedAt:     *in.ResolvedAt,
-			ScheduledFor:   ScheduledFor(*in.ResolvedAt, configOf(cfg)),
-			CreatedAt:      now,
-			UpdatedAt:      now,
-		}
-		created, err := db.InsertSurvey(ctx, tx, sv)
-		if err != nil {
-			return err
-		}
-		res = IntakeResult{Survey: sv, Created: created}
-		if created {
-			emit(s.surveyEvent(EventScheduled, sv))
-		}
-		return nil
-	})
+	}
 	if err != nil {
 		return IntakeResult{}, fmt.Errorf("intake: %w", err)
 	}
@@ -213,6 +170,63 @@ func (s *Service) Intake(ctx context.Context, in IntakeInput) (IntakeResult, err
 		}
 	}
 	return res, nil
+}
+
+// intake is Intake's transaction: it stores the conversation's survey or
+// says why not in res.
+func (s *Service) intake(ctx context.Context, tx bun.Tx, emit func(Event), tenantID string, in IntakeInput, now time.Time, res *IntakeResult) error {
+	// The conversation's survey, the config and the opt-out in one
+	// statement; the checks below keep their order.
+	st, err := db.GetIntakeState(ctx, tx, tenantID, in.ConversationID, in.ContactEmail)
+	if err != nil {
+		return fmt.Errorf("load config: %w", err)
+	}
+	if st.ExistingID != "" {
+		existing, err := db.GetSurvey(ctx, tx, tenantID, st.ExistingID)
+		if err != nil {
+			return err
+		}
+		*res = IntakeResult{Survey: existing}
+		return nil
+	}
+	cfg := st.Config
+	if !cfg.Enabled {
+		*res = IntakeResult{Skipped: SkipDisabled}
+		return nil
+	}
+	if st.OptedOut {
+		*res = IntakeResult{Skipped: SkipUnsubscribed}
+		return nil
+	}
+	if in.Locale == "" {
+		in.Locale = cfg.DefaultLocale
+	}
+	sv := &db.Survey{
+		TenantID:       tenantID,
+		ID:             secret.ID("csat_"),
+		ConversationID: in.ConversationID,
+		ContactEmail:   in.ContactEmail,
+		ContactName:    in.ContactName,
+		AgentID:        in.AgentID,
+		TeamID:         in.TeamID,
+		Channel:        in.Channel,
+		Locale:         in.Locale,
+		Status:         db.StatusPending,
+		ResolvedAt:     *in.ResolvedAt,
+		ScheduledFor:   ScheduledFor(*in.ResolvedAt, configOf(cfg)),
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	// Sent with the COMMIT (or the outbox's first write): one round trip
+	// less. The read above found no survey for the conversation; one
+	// stored since by a concurrent intake fails the transaction with
+	// db.ErrConversationTaken, and Intake runs it again.
+	if err := db.InsertNewSurvey(ctx, tx, sv); err != nil {
+		return err
+	}
+	*res = IntakeResult{Survey: sv, Created: true}
+	emit(s.surveyEvent(EventScheduled, sv))
+	return nil
 }
 
 // Get returns one survey of the context's tenant.
