@@ -174,6 +174,53 @@ func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []
 	return &row.Survey, nil
 }
 
+// LockSurveyForClick is GetSurveyByToken locking FOR UPDATE (the webhook
+// targets included) for a one-click rating: it also stores the click and
+// counts the different ratings the survey received since the given time,
+// this one included, in the same round trip: one message of two
+// statements, where a lock, a click and a read were two round trips.
+//
+// The order is what makes the count right. In READ COMMITTED each statement
+// takes its own snapshot when it starts, and a statement's snapshot
+// predates any lock wait inside it: counting in the statement that waits
+// for the survey's lock would miss the clicks of the transaction it waited
+// for, and concurrent scanner clicks would escape the rule. So the first
+// statement takes the lock (and stores the click, which needs no snapshot:
+// ON CONFLICT DO NOTHING); the second starts after it, holding the lock,
+// and its snapshot sees every click committed before, and this one.
+func LockSurveyForClick(ctx context.Context, tx bun.Tx, tenantID string, hash []byte, rating int, at, since time.Time) (*Survey, int, error) {
+	lockAndClick := tx.NewRaw(`WITH l AS (
+			SELECT s.tenant_id, s.id FROM surveys AS s WHERE s.tenant_id = ? AND s.token_hash = ? FOR UPDATE OF s)
+		INSERT INTO survey_clicks (tenant_id, survey_id, clicked_at, rating)
+		SELECT l.tenant_id, l.id, ?, ? FROM l ON CONFLICT DO NOTHING`, tenantID, hash, at, rating)
+	var row struct {
+		Survey  `bun:",extend"`
+		Targets []byte `bun:"webhook_targets,scanonly"`
+		Ratings int    `bun:"click_ratings,scanonly"`
+	}
+	// FOR UPDATE again: the lock is already ours, and the row read is the
+	// row locked.
+	read := tx.NewSelect().Model(&row).ColumnExpr("s.*").Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash).
+		ColumnExpr(`(SELECT count(DISTINCT c.rating) FROM survey_clicks AS c
+			WHERE c.tenant_id = s.tenant_id AND c.survey_id = s.id AND c.clicked_at >= ?) AS click_ratings`, since).
+		For("UPDATE OF s")
+	targets := targetsWanted(ctx, tenantID)
+	if targets != nil {
+		read = addTargetsColumn(read, "s.tenant_id")
+	}
+	// The driver runs a message's statements in order and returns the
+	// rows of the one that has any.
+	if err := tx.NewRaw("?; ?", lockAndClick, read).Scan(ctx, &row); err != nil {
+		return nil, 0, fmt.Errorf("lock survey and record click: %w", mapErr(err))
+	}
+	if targets != nil {
+		if err := targets.fill(tenantID, row.Targets); err != nil {
+			return nil, 0, err
+		}
+	}
+	return &row.Survey, row.Ratings, nil
+}
+
 // LockSurvey loads a survey and locks its row, skipping it (ErrNotFound)
 // when another transaction holds the lock: that one is already at work.
 func LockSurvey(ctx context.Context, tx bun.Tx, tenantID, id string) (*Survey, error) {

@@ -399,11 +399,14 @@ func (s *Service) Rate(ctx context.Context, token string, rating int) (*db.Surve
 	if !ValidRating(rating) {
 		return nil, errs.New(errs.Invalid, "rating must be an integer from 1 to 5")
 	}
-	return s.answer(ctx, token, func(ctx context.Context, tx bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
-		n, err := db.RecordClick(ctx, tx, sv.TenantID, sv.ID, rating, now, now.Add(-ScannerWin))
-		if err != nil {
-			return false, err
-		}
+	// The lock, the click and the count of the survey's recent ratings in
+	// one round trip (db.LockSurveyForClick); the rule is applied here.
+	var n int
+	lock := func(ctx context.Context, tx bun.Tx, tenantID string, hash []byte, now time.Time) (sv *db.Survey, err error) {
+		sv, n, err = db.LockSurveyForClick(ctx, tx, tenantID, hash, rating, now, now.Add(-ScannerWin))
+		return sv, err
+	}
+	return s.answer(ctx, token, lock, func(_ context.Context, _ bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
 		if n >= ScannerLimit {
 			sv.Rating, sv.RespondedAt, sv.Status, sv.Flagged = nil, nil, db.StatusSent, true
 			return false, nil
@@ -424,7 +427,7 @@ func (s *Service) Submit(ctx context.Context, token string, rating int, feedback
 			return nil, err
 		}
 	}
-	return s.answer(ctx, token, func(_ context.Context, _ bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
+	return s.answer(ctx, token, nil, func(_ context.Context, _ bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
 		sv.Rating, sv.RespondedAt, sv.Status = &rating, &now, db.StatusCompleted
 		if feedback != nil {
 			fb := strings.TrimSpace(*feedback)
@@ -437,16 +440,27 @@ func (s *Service) Submit(ctx context.Context, token string, rating int, feedback
 	})
 }
 
-// answer loads and locks the survey behind a token, checks that it can be
-// answered, lets change modify it and stores the result.
-func (s *Service) answer(ctx context.Context, token string, change func(context.Context, bun.Tx, *db.Survey, time.Time) (bool, error)) (*db.Survey, error) {
+// lockFunc loads and locks (FOR UPDATE) the survey whose token has this
+// hash, at now, in the answer's transaction.
+type lockFunc func(ctx context.Context, tx bun.Tx, tenantID string, hash []byte, now time.Time) (*db.Survey, error)
+
+// answer loads and locks the survey behind a token (with lock, or
+// db.GetSurveyByToken when nil), checks that it can be answered, lets
+// change modify it and stores the result.
+func (s *Service) answer(ctx context.Context, token string, lock lockFunc, change func(context.Context, bun.Tx, *db.Survey, time.Time) (bool, error)) (*db.Survey, error) {
 	tenantID, hash, err := parseToken(token)
 	if err != nil {
 		return nil, err
 	}
+	if lock == nil {
+		lock = func(ctx context.Context, tx bun.Tx, tenantID string, hash []byte, _ time.Time) (*db.Survey, error) {
+			return db.GetSurveyByToken(ctx, tx, tenantID, hash, true)
+		}
+	}
 	var out *db.Survey
 	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
-		sv, err := db.GetSurveyByToken(ctx, tx, tenantID, hash, true)
+		now := s.now()
+		sv, err := lock(ctx, tx, tenantID, hash, now)
 		if err != nil {
 			if errors.Is(err, errs.ErrNotFound) {
 				return errs.New(errs.NotFound, "unknown survey link")
@@ -461,7 +475,6 @@ func (s *Service) answer(ctx context.Context, token string, change func(context.
 			columns = append(columns, "sent_at")
 			emit(s.surveyEvent(EventSent, sv))
 		}
-		now := s.now()
 		if err := Answerable(sv, now); err != nil {
 			return err
 		}
