@@ -106,7 +106,9 @@ func InsertSurvey(ctx context.Context, idb bun.IDB, s *Survey) (created bool, er
 // transaction stored a survey for the same conversation meanwhile, that
 // message fails with ErrConversationTaken and the transaction rolls back.
 func InsertNewSurvey(ctx context.Context, tx bun.Tx, s *Survey) error {
-	if _, err := tx.NewInsert().Model(s).Exec(WithDeferred(ctx)); err != nil {
+	// No RETURNING (Bun would ask for the columns it sends as DEFAULT):
+	// a statement with rows is a query, and queries are not deferred.
+	if _, err := tx.NewInsert().Model(s).Returning("NULL").Exec(WithDeferred(ctx)); err != nil {
 		return fmt.Errorf("insert survey: %w", mapErr(err))
 	}
 	return nil

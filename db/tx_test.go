@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/secret"
 )
 
 // Transactions begin lazily: the BEGIN travels with the first statement
@@ -379,7 +380,11 @@ func TestUpdateLockedSurvey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := seedTwoTenants(t)
 			clicks := count(t, f.unboundCtx, f.admin, "survey_clicks")
+			var pid int
 			err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+				if err := tx.NewRaw("SELECT pg_backend_pid()").Scan(ctx, &pid); err != nil {
+					return err
+				}
 				sv, err := db.GetSurveyForUpdate(ctx, tx, f.A, f.SurveyA.ID)
 				if err != nil {
 					return err
@@ -395,6 +400,9 @@ func TestUpdateLockedSurvey(t *testing.T) {
 			if !errors.Is(err, tc.wantErr) || (err != nil) != (tc.wantErr != nil) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
+			if q := lastMessage(t, f, pid); tc.wantErr == nil && (!strings.Contains(q, `UPDATE "surveys"`) || !strings.HasSuffix(q, "COMMIT")) {
+				t.Errorf("the update did not ride with the COMMIT: %q", q)
+			}
 			got, err := db.GetSurvey(f.ctxA, f.app, f.A, f.SurveyA.ID)
 			if err != nil {
 				t.Fatal(err)
@@ -408,6 +416,46 @@ func TestUpdateLockedSurvey(t *testing.T) {
 			}
 			if n := count(t, f.unboundCtx, f.admin, "survey_clicks"); n != wantClicks {
 				t.Errorf("%d clicks, want %d", n, wantClicks)
+			}
+		})
+	}
+}
+
+// TestInsertNewSurvey: the insert rides with the COMMIT; when the
+// conversation has a survey by then (a concurrent intake's), the commit
+// fails with ErrConversationTaken and stores nothing.
+func TestInsertNewSurvey(t *testing.T) {
+	f := seedTwoTenants(t) // A has a survey for "conv-a"
+	for _, tc := range []struct {
+		conv    string
+		wantErr error
+	}{
+		{"conv-new", nil},
+		{"conv-a", db.ErrConversationTaken},
+	} {
+		t.Run(tc.conv, func(t *testing.T) {
+			now := time.Now().UTC()
+			sv := &db.Survey{TenantID: f.A, ID: secret.ID("csat_"), ConversationID: tc.conv, ContactEmail: "x@example.com",
+				Status: db.StatusPending, ResolvedAt: now, ScheduledFor: now, CreatedAt: now, UpdatedAt: now}
+			var pid int
+			err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+				if err := tx.NewRaw("SELECT pg_backend_pid()").Scan(ctx, &pid); err != nil {
+					return err
+				}
+				return db.InsertNewSurvey(ctx, tx, sv)
+			})
+			if !errors.Is(err, tc.wantErr) || (err != nil) != (tc.wantErr != nil) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if q := lastMessage(t, f, pid); tc.wantErr == nil && (!strings.Contains(q, `INSERT INTO "surveys"`) || !strings.HasSuffix(q, "COMMIT")) {
+				t.Errorf("the insert did not ride with the COMMIT: %q", q)
+			}
+			var n int
+			if err := f.admin.NewRaw("SELECT count(*) FROM surveys WHERE id = ?", sv.ID).Scan(context.Background(), &n); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.wantErr == nil]; n != want {
+				t.Fatalf("%d rows stored, want %d", n, want)
 			}
 		})
 	}
