@@ -95,7 +95,9 @@ func TestOutboxTargetsComeWithTheChange(t *testing.T) {
 					t.Fatalf("endpoint enabled = %v", ep.Endpoint.Enabled)
 				}
 			}
-			// Each write: its round trips, and which one read the endpoints.
+			// Each write: its statements (as Bun runs them; a deferred write
+			// and the COMMIT after it are one round trip), and which one
+			// read the endpoints.
 			check := func(op string, want int) {
 				t.Helper()
 				var qs []string
@@ -118,7 +120,7 @@ func TestOutboxTargetsComeWithTheChange(t *testing.T) {
 			if err != nil || !res.Created {
 				t.Fatalf("intake: %+v %v", res, err)
 			}
-			check("intake", 3) // state, insert, commit
+			check("intake", 3) // state; insert with the commit
 			token := survey.NewToken(ten.ID)
 			if _, err := admin.NewRaw(`UPDATE surveys SET status = 'sent', sent_at = now(), token_hash = ?, expires_at = now() + interval '7 days'
 				WHERE id = ?`, secret.Hash(token), res.Survey.ID).Exec(ctx); err != nil {
@@ -127,12 +129,12 @@ func TestOutboxTargetsComeWithTheChange(t *testing.T) {
 			if _, err := svc.Rate(ctx, token, 4); err != nil {
 				t.Fatal(err)
 			}
-			check("rate", 4) // lock, click, update, commit
+			check("rate", 3) // lock, click and count; update with the commit
 			fb := "Quick"
 			if _, err := svc.Submit(ctx, token, 5, &fb); err != nil {
 				t.Fatal(err)
 			}
-			check("submit", 3) // lock, update, commit
+			check("submit", 3) // lock; update with the commit
 
 			var rows []struct {
 				Type       string `bun:"type"`
