@@ -89,14 +89,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		log.Warn("SMTP_URL is unset: survey emails are logged, not sent")
 	}
 	a.Svc = &survey.Service{
-		DB:             a.DB,
-		Jobs:           &jobs.Client{Asynq: a.Queue},
-		Mailer:         metrics.Sender{Sender: sender, M: a.Metrics},
-		BaseURL:        cfg.PublicBaseURL,
-		ClaimLease:     cfg.SendClaimLease,
-		DurableHandoff: cfg.SendDurableHandoff,
-		Log:            log,
-		Events:         []survey.EventSink{metrics.SurveySink{M: a.Metrics}},
+		DB:           a.DB,
+		Jobs:         &jobs.Client{Asynq: a.Queue},
+		Mailer:       metrics.Sender{Sender: sender, M: a.Metrics},
+		BaseURL:      cfg.PublicBaseURL,
+		ClaimLease:   cfg.SendClaimLease,
+		AsyncHandoff: cfg.SendAsyncHandoff,
+		Log:          log,
+		Events:       []survey.EventSink{metrics.SurveySink{M: a.Metrics}},
 	}
 	if a.Hooks, err = webhooks.New(a.DB, a.Queue, cfg.Webhooks, log, a.Metrics); err != nil {
 		a.Close()

@@ -34,9 +34,9 @@ type Config struct {
 	WorkerConcurrency int
 	ShutdownTimeout   time.Duration
 	SendClaimLease    time.Duration // how long a send's claim keeps other workers off a survey
-	// SendDurableHandoff makes each email's handoff commit wait for the
-	// disk (SEND_DURABLE_HANDOFF; survey.Service.DurableHandoff).
-	SendDurableHandoff bool
+	// SendAsyncHandoff lets each email's handoff commit without waiting
+	// for the disk (SEND_ASYNC_HANDOFF; survey.Service.AsyncHandoff).
+	SendAsyncHandoff bool
 	// AnalyticsFoldInterval is how often a process folds the analytics
 	// deltas it wrote into the rollups (ANALYTICS_FOLD_INTERVAL).
 	AnalyticsFoldInterval time.Duration
@@ -96,8 +96,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.SendClaimLease, err = duration(env("SEND_CLAIM_LEASE", "30s")); err != nil || c.SendClaimLease < 5*time.Second {
 		return c, bad("SEND_CLAIM_LEASE", errors.Join(err, errors.New("want at least 5s")))
 	}
-	if c.SendDurableHandoff, err = strconv.ParseBool(env("SEND_DURABLE_HANDOFF", "false")); err != nil {
-		return c, bad("SEND_DURABLE_HANDOFF", fmt.Errorf("want true or false"))
+	if c.SendAsyncHandoff, err = strconv.ParseBool(env("SEND_ASYNC_HANDOFF", "false")); err != nil {
+		return c, bad("SEND_ASYNC_HANDOFF", fmt.Errorf("want true or false"))
 	}
 	if c.AnalyticsFoldInterval, err = duration(env("ANALYTICS_FOLD_INTERVAL", survey.DefaultFoldInterval.String())); err != nil || c.AnalyticsFoldInterval < 10*time.Millisecond {
 		return c, bad("ANALYTICS_FOLD_INTERVAL", errors.Join(err, errors.New("want at least 10ms")))

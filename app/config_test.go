@@ -14,7 +14,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/csat?sslmode=disable" || c.RedisURL != "redis://127.0.0.1:6379/0" ||
 		c.HTTPAddr != ":8080" || c.PublicBaseURL != "http://localhost:8080" || c.SMTPURL != "" ||
 		c.ReconcileInterval != time.Minute || !c.AutoMigrate || c.Role != RoleAll || c.ShutdownTimeout != 25*time.Second ||
-		c.ReadHeaderTimeout != 10*time.Second || c.AnalyticsFoldInterval != 250*time.Millisecond || c.SendDurableHandoff {
+		c.ReadHeaderTimeout != 10*time.Second || c.AnalyticsFoldInterval != 250*time.Millisecond || c.SendAsyncHandoff {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -35,7 +35,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{"ANALYTICS_FOLD_INTERVAL", "5ms"},
 		{"ANALYTICS_FOLD_INTERVAL", "often"},
 		{"SEND_CLAIM_LEASE", "1s"},
-		{"SEND_DURABLE_HANDOFF", "always"},
+		{"SEND_ASYNC_HANDOFF", "always"},
 		{"LOG_LEVEL", "loud"},
 		{"GRAPHQL_INTROSPECTION", "perhaps"},
 		{"CORS_ALLOWED_ORIGINS", "dash.example.com"},
@@ -54,15 +54,15 @@ func TestLoadConfigInvalid(t *testing.T) {
 	}
 }
 
-func TestLoadConfigDurableHandoff(t *testing.T) {
+func TestLoadConfigAsyncHandoff(t *testing.T) {
 	c, err := LoadConfig(func(k string) string {
-		if k == "SEND_DURABLE_HANDOFF" {
+		if k == "SEND_ASYNC_HANDOFF" {
 			return "true"
 		}
 		return ""
 	})
-	if err != nil || !c.SendDurableHandoff {
-		t.Fatalf("SEND_DURABLE_HANDOFF=true: %v %v", err, c.SendDurableHandoff)
+	if err != nil || !c.SendAsyncHandoff {
+		t.Fatalf("SEND_ASYNC_HANDOFF=true: %v %v", err, c.SendAsyncHandoff)
 	}
 }
 

@@ -75,7 +75,7 @@ func withAPIKeyHash(ctx context.Context, hash []byte) context.Context {
 // A crash of Postgres (or a failover) in that window loses the transaction
 // as if it never ran; nothing is corrupted. Only for writes whose loss the
 // service recovers from: the send's handoff mark (survey.Service.
-// DurableHandoff).
+// AsyncHandoff).
 func WithAsyncCommit(ctx context.Context) context.Context {
 	return context.WithValue(ctx, asyncCommitKey, true)
 }

@@ -80,7 +80,7 @@ type sendBatch struct {
 // the claim lapses and the survey is sent again later. A crash after it:
 // the survey has handed_at, so the next claim (or a click on its links)
 // finishes it as sent instead of emailing again. The handoff's commit is
-// asynchronous unless DurableHandoff (handoffContext): a crash of Postgres
+// asynchronous with AsyncHandoff (handoffContext): a crash of Postgres
 // itself can then undo the handoffs of its last moments, whose emails are
 // repeated when their claims lapse.
 func (s *Service) Send(ctx context.Context, tenantID, surveyID string) (SendOutcome, error) {
@@ -402,16 +402,16 @@ func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim)
 var errClaimLost = errors.New("send claim lost")
 
 // handoffContext is the context of an email's handoff transaction: its
-// commit is asynchronous unless DurableHandoff. Losing that commit to a
+// commit is asynchronous with AsyncHandoff. Losing that commit to a
 // Postgres crash leaves the survey claimed and not handed, as if the worker
 // had died between the final "." and the COMMIT: the email may be repeated
 // once its claim lapses, never lost. The claim and the final status are
 // committed durably either way.
 func (s *Service) handoffContext(bound context.Context) context.Context {
-	if s.DurableHandoff {
-		return bound
+	if s.AsyncHandoff {
+		return db.WithAsyncCommit(bound)
 	}
-	return db.WithAsyncCommit(bound)
+	return bound
 }
 
 // release gives claims back so the surveys are due again at once.
