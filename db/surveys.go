@@ -151,29 +151,43 @@ func GetSurveyByConversation(ctx context.Context, idb bun.IDB, tenantID, convers
 // Locking FOR UPDATE, it is the first statement of a change: it also reads
 // the tenant's webhook targets when ctx waits for them (WithWebhookTargets).
 func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []byte, forUpdate bool) (*Survey, error) {
-	var row struct {
-		Survey  `bun:",extend"`
-		Targets []byte `bun:"webhook_targets,scanonly"`
-	}
-	q := idb.NewSelect().Model(&row).ColumnExpr("s.*").Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash)
-	targets := targetsWanted(ctx, tenantID)
-	if forUpdate {
-		q = q.For("UPDATE OF s")
-		if targets != nil {
-			q = addTargetsColumn(q, "s.tenant_id")
+	var row tokenRow
+	if !forUpdate {
+		q := idb.NewSelect().Model(&row).ColumnExpr("s.*").Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash).For("SHARE")
+		if err := q.Scan(ctx); err != nil {
+			return nil, mapErr(err)
 		}
-	} else {
-		q = q.For("SHARE")
+		return &row.Survey, nil
 	}
+	q, filled := lockByToken(ctx, idb, tenantID, hash, &row)
 	if err := q.Scan(ctx); err != nil {
 		return nil, mapErr(err)
 	}
-	if forUpdate && targets != nil {
-		if err := targets.fill(tenantID, row.Targets); err != nil {
-			return nil, err
-		}
+	if err := filled(); err != nil {
+		return nil, err
 	}
 	return &row.Survey, nil
+}
+
+// tokenRow is a survey read by its token, with what the read may add: the
+// tenant's webhook targets (lockByToken) and the count of its recent click
+// ratings (LockSurveyForClick).
+type tokenRow struct {
+	Survey  `bun:",extend"`
+	Targets []byte `bun:"webhook_targets,scanonly"`
+	Ratings int    `bun:"click_ratings,scanonly"`
+}
+
+// lockByToken is the read of the survey behind a token locked FOR UPDATE,
+// with the tenant's webhook targets when ctx waits for them; filled hands
+// those targets over once row was scanned.
+func lockByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []byte, row *tokenRow) (q *bun.SelectQuery, filled func() error) {
+	q = idb.NewSelect().Model(row).ColumnExpr("s.*").Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash).For("UPDATE OF s")
+	targets := targetsWanted(ctx, tenantID)
+	if targets == nil {
+		return q, func() error { return nil }
+	}
+	return addTargetsColumn(q, "s.tenant_id"), func() error { return targets.fill(tenantID, row.Targets) }
 }
 
 // LockSurveyForClick is GetSurveyByToken locking FOR UPDATE (the webhook
@@ -195,30 +209,19 @@ func LockSurveyForClick(ctx context.Context, tx bun.Tx, tenantID string, hash []
 			SELECT s.tenant_id, s.id FROM surveys AS s WHERE s.tenant_id = ? AND s.token_hash = ? FOR UPDATE OF s)
 		INSERT INTO survey_clicks (tenant_id, survey_id, clicked_at, rating)
 		SELECT l.tenant_id, l.id, ?, ? FROM l ON CONFLICT DO NOTHING`, tenantID, hash, at, rating)
-	var row struct {
-		Survey  `bun:",extend"`
-		Targets []byte `bun:"webhook_targets,scanonly"`
-		Ratings int    `bun:"click_ratings,scanonly"`
-	}
 	// FOR UPDATE again: the lock is already ours, and the row read is the
 	// row locked.
-	read := tx.NewSelect().Model(&row).ColumnExpr("s.*").Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash).
-		ColumnExpr(`(SELECT count(DISTINCT c.rating) FROM survey_clicks AS c
-			WHERE c.tenant_id = s.tenant_id AND c.survey_id = s.id AND c.clicked_at >= ?) AS click_ratings`, since).
-		For("UPDATE OF s")
-	targets := targetsWanted(ctx, tenantID)
-	if targets != nil {
-		read = addTargetsColumn(read, "s.tenant_id")
-	}
+	var row tokenRow
+	read, filled := lockByToken(ctx, tx, tenantID, hash, &row)
+	read = read.ColumnExpr(`(SELECT count(DISTINCT c.rating) FROM survey_clicks AS c
+			WHERE c.tenant_id = s.tenant_id AND c.survey_id = s.id AND c.clicked_at >= ?) AS click_ratings`, since)
 	// The driver runs a message's statements in order and returns the
 	// rows of the one that has any.
 	if err := tx.NewRaw("?; ?", lockAndClick, read).Scan(ctx, &row); err != nil {
 		return nil, 0, fmt.Errorf("lock survey and record click: %w", mapErr(err))
 	}
-	if targets != nil {
-		if err := targets.fill(tenantID, row.Targets); err != nil {
-			return nil, 0, err
-		}
+	if err := filled(); err != nil {
+		return nil, 0, err
 	}
 	return &row.Survey, row.Ratings, nil
 }
