@@ -281,15 +281,20 @@ func (s *Service) renderFor(t *db.Tenant, cfg *db.Config, sv *db.Survey, token, 
 	if err != nil {
 		return mail.Message{}, err
 	}
+	return emailMessage(sv, e.Lang, e.Subject, e.HTML, e.Text, unsubURL), nil
+}
+
+// emailMessage is a survey's email with its rendered parts and headers.
+func emailMessage(sv *db.Survey, lang, subject, html, text, unsubURL string) mail.Message {
 	return mail.Message{
-		To: sv.ContactEmail, ToName: sv.ContactName, Subject: e.Subject, HTML: e.HTML, Text: e.Text,
+		To: sv.ContactEmail, ToName: sv.ContactName, Subject: subject, HTML: html, Text: text,
 		Headers: map[string]string{
 			"X-CSAT-Survey-ID":      sv.ID,
 			"List-Unsubscribe":      "<" + unsubURL + ">",
 			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-			"Content-Language":      e.Lang,
+			"Content-Language":      lang,
 		},
-	}, nil
+	}
 }
 
 // LookupUnsubscribe returns the survey an unsubscribe link belongs to.

@@ -60,6 +60,7 @@ type sendBatch struct {
 	at      time.Time   // the claims' time
 	outcome SendOutcome // the own survey's, unless it was claimed
 	taken   int         // surveys locked: claimed, finished or expired
+	stamps  *emailStamps
 }
 
 // Send emails the survey of a send task and, in the same pass, up to
@@ -316,6 +317,7 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string, bef
 // returns the own survey's error (the own survey goes first).
 func (s *Service) deliver(ctx context.Context, tenantID string, b *sendBatch) error {
 	bound := db.WithTenant(ctx, tenantID)
+	b.stamps = s.newEmailStamps(b.tenant, b.cfg)
 	for i, c := range b.claims {
 		// Near the lease's end another worker may re-claim these, and a
 		// cancelled task (shutdown) should stop: leave them.
@@ -339,7 +341,7 @@ func (s *Service) deliver(ctx context.Context, tenantID string, b *sendBatch) er
 // claim is given back, unless the email may have gone out.
 func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim) error {
 	unsub := NewToken(c.sv.TenantID)
-	msg, err := s.renderFor(b.tenant, b.cfg, c.sv, c.token, unsub)
+	msg, err := b.stamps.render(c.sv, c.token, unsub)
 	if err != nil {
 		s.release(ctx, c.sv.TenantID, []*claim{c})
 		return err
