@@ -14,6 +14,9 @@ func (f SurveyFilter) countable() bool {
 		f.TeamID == "" && f.Channel == "" && f.HasFeedback == nil && f.Search == ""
 }
 
+// empty reports whether f filters nothing.
+func (f SurveyFilter) empty() bool { return len(f.Statuses) == 0 && f.countable() }
+
 // CountSurveys returns how many of the tenant's surveys match f: from the
 // per-status counters and the changes not folded into them yet (appended by
 // a trigger in the same transaction as every change) when f filters by

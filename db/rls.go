@@ -180,6 +180,8 @@ type bindingConn struct {
 	// or commit without those writes.
 	failed bool
 	txOpen bool // between BeginTx and the transaction's end
+	// prepared are the statements this connection prepared (preparedQuery).
+	prepared map[string]bool
 }
 
 var errTxAborted = errors.New("db: current transaction is aborted, commands ignored until end of transaction block")
@@ -370,6 +372,10 @@ func (c *bindingConn) QueryContext(ctx context.Context, query string, args []dri
 			return nil, err
 		}
 	}
+	p, err := c.usePrepared(ctx)
+	if err != nil {
+		return nil, err
+	}
 	q, err := c.prepare(ctx, query)
 	if err != nil {
 		return nil, err
@@ -379,7 +385,7 @@ func (c *bindingConn) QueryContext(ctx context.Context, query string, args []dri
 		err = deferredErr("query", err)
 	}
 	c.sent(err)
-	return rows, err
+	return rows, c.preparedErr(p, err)
 }
 
 // PrepareContext sends a pending BEGIN and deferred statements on their own

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -240,12 +241,16 @@ func LockSurvey(ctx context.Context, tx bun.Tx, tenantID, id string) (*Survey, e
 
 // ListSurveys returns one page of the tenant's surveys (ShownColumns),
 // newest first, and how many match the filter in all (see CountSurveys).
-// When the counters answer the total, page and total come in one statement.
+// When the counters answer the total, page and total come in one statement
+// (prepared, without a filter: listPage).
 func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, limit, offset int) ([]Survey, int, error) {
-	page := idb.NewSelect().Model((*Survey)(nil)).Column(ShownColumns...).
-		Apply(byTenant(tenantID)).Apply(f.query).
-		OrderExpr("s.id DESC"). // ids sort by creation time
-		Limit(int64(limit)).Offset(int64(offset))
+	var page *bun.SelectQuery
+	if !f.empty() {
+		page = idb.NewSelect().Model((*Survey)(nil)).Column(ShownColumns...).
+			Apply(byTenant(tenantID)).Apply(f.query).
+			OrderExpr("s.id DESC"). // ids sort by creation time
+			Limit(int64(limit)).Offset(int64(offset))
+	}
 	if !f.countable() {
 		rows, err := page.Rows(ctx)
 		if err != nil {
@@ -260,8 +265,14 @@ func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilt
 	}
 	// One row with the total and NULL survey columns when the page is
 	// empty; otherwise the total on every row.
-	rows, err := idb.QueryContext(ctx, "SELECT s.*, t.total FROM (?) AS t LEFT JOIN LATERAL (?) AS s ON true ORDER BY s.id DESC",
-		countersQuery(idb, tenantID, f), page)
+	var rows *sql.Rows
+	var err error
+	if page == nil {
+		rows, err = listPage.query(ctx, idb, tenantID, limit, offset)
+	} else {
+		rows, err = idb.QueryContext(ctx, "SELECT s.*, t.total FROM (?) AS t LEFT JOIN LATERAL (?) AS s ON true ORDER BY s.id DESC",
+			countersQuery(idb, tenantID, f), page)
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("list surveys: %w", mapErr(err))
 	}
@@ -278,6 +289,20 @@ func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilt
 	}
 	return out, int(total), nil
 }
+
+// listPage is ListSurveys's statement without a filter, the dashboard's and
+// the API's usual page, prepared (see preparedQuery): $1 the tenant, $2
+// the limit, $3 the offset. It is the statement the filtered pages build
+// (countersQuery, then the page) with no filter; TestListPagePrepared
+// compares the two.
+var listPage = newPrepared("csat_list_page", "text, bigint, bigint", `SELECT s.*, t.total FROM (
+	SELECT coalesce(sum(c.n), 0) AS total FROM (
+		SELECT n FROM survey_counts WHERE tenant_id = $1
+		UNION ALL SELECT d.sign::bigint FROM survey_stat_unfolded($1) AS d) AS c) AS t
+	LEFT JOIN LATERAL (
+		SELECT s.`+strings.Join(ShownColumns, ", s.")+` FROM surveys AS s WHERE s.tenant_id = $1
+		ORDER BY s.id DESC LIMIT $2 OFFSET $3) AS s ON true
+	ORDER BY s.id DESC`)
 
 // UpdateLockedSurvey writes the given columns of s, a survey the
 // transaction locked (FOR UPDATE) and read with status fromStatus. The

@@ -1,0 +1,100 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/driver/pgdriver"
+)
+
+// Bun sends every statement as text, which Postgres parses, rewrites with
+// the tables' row-level-security policies and plans anew each time. For
+// the REST list's first page that was most of Postgres's work: the same
+// statement prepared once and run with a generic plan answered about
+// twice as often (pgbench, 100,000 surveys). A preparedQuery is such a
+// statement: each pooled connection prepares it once (SQL PREPARE, in a
+// message of its own), and then runs it by name (EXECUTE) in the same
+// one-message simple protocol as any statement, tenant binding included.
+//
+// The plan is the generic one (plan_cache_mode = force_generic_plan, set
+// LOCAL with the EXECUTE): with a parameter for LIMIT, Postgres would
+// otherwise keep planning each run, its generic estimate of an unknown
+// limit being worse than any custom plan's. Only statements whose plan
+// does not depend on the values belong here (a tenant's newest surveys
+// are the primary key read backwards, whoever the tenant and whatever the
+// page).
+type preparedQuery struct {
+	name    string // a statement name, [a-z_]
+	prepare string // PREPARE name (types) AS body
+	call    string // its EXECUTE, with a placeholder per parameter
+}
+
+// newPrepared is the statement body with parameters $1... of the given
+// types (comma-separated).
+func newPrepared(name, types, body string) *preparedQuery {
+	params := strings.Repeat("?, ", strings.Count(types, ",")) + "?"
+	return &preparedQuery{name: name, prepare: "PREPARE " + name + " (" + types + ") AS " + body,
+		call: "SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE " + name + "(" + params + ")"}
+}
+
+type preparedKey struct{}
+
+// query runs the statement with args (one per parameter, formatted by Bun)
+// outside a transaction.
+func (p *preparedQuery) query(ctx context.Context, idb bun.IDB, args ...any) (*sql.Rows, error) {
+	return idb.QueryContext(context.WithValue(ctx, preparedKey{}, p), p.call, args...)
+}
+
+// ErrPreparedInTx: a prepared statement's EXECUTE carries a SET LOCAL that
+// would last to the end of a transaction; they run outside one.
+var ErrPreparedInTx = errors.New("db: prepared statements run outside transactions")
+
+// usePrepared makes sure the connection prepared the statement ctx asks
+// for, if any.
+func (c *bindingConn) usePrepared(ctx context.Context) (*preparedQuery, error) {
+	p, _ := ctx.Value(preparedKey{}).(*preparedQuery)
+	if p == nil {
+		return nil, nil
+	}
+	if c.inTx() {
+		return nil, ErrPreparedInTx
+	}
+	if c.prepared[p.name] {
+		return p, nil
+	}
+	if _, err := c.pgConn.ExecContext(ctx, p.prepare, nil); err != nil && !hasCode(err, "42P05") { // 42P05: already prepared
+		return nil, fmt.Errorf("prepare %s: %w", p.name, err)
+	}
+	if c.prepared == nil {
+		c.prepared = map[string]bool{}
+	}
+	c.prepared[p.name] = true
+	return p, nil
+}
+
+// preparedErr is the error of a prepared statement's run. When the
+// statement is gone (26000: no such prepared statement) or its plan can no
+// longer answer its columns (0A000: a migration changed a column's type
+// under a running process), the connection is given up (driver.ErrBadConn):
+// database/sql closes it and runs the query again on another, which
+// prepares the statement afresh.
+func (c *bindingConn) preparedErr(p *preparedQuery, err error) error {
+	if p == nil || err == nil {
+		return err
+	}
+	if hasCode(err, "26000") || hasCode(err, "0A000") {
+		delete(c.prepared, p.name)
+		return fmt.Errorf("%s: %w (%w)", p.name, driver.ErrBadConn, err)
+	}
+	return err
+}
+
+func hasCode(err error, code string) bool {
+	var pe pgdriver.Error
+	return errors.As(err, &pe) && pe.Field('C') == code
+}

@@ -1,0 +1,152 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/csat/csat/db"
+	"github.com/csat/csat/testenv"
+)
+
+var allStatuses = []string{db.StatusPending, db.StatusSent, db.StatusCompleted, db.StatusExpired}
+
+// TestListPagePrepared: the unfiltered page (the prepared listPage) answers
+// exactly what the statement the filtered pages build answers for a filter
+// that keeps every survey, at every depth, past the end included; the
+// total counts the changes not folded yet (seeded surveys are all
+// unfolded).
+func TestListPagePrepared(t *testing.T) {
+	dsn, app := testenv.DB(t)
+	admin := testenv.Admin(t, dsn)
+	tenantID := seedScanSurveys(t, admin, 30)
+	other := seedScanSurveys(t, admin, 3)
+	ctx := db.WithTenant(context.Background(), tenantID)
+	for _, tc := range []struct{ limit, offset, rows int }{
+		{20, 0, 20}, {1, 0, 1}, {100, 0, 30}, {20, 20, 10}, {7, 29, 1}, {20, 30, 0}, {20, 500, 0},
+	} {
+		t.Run(fmt.Sprintf("limit-%d-offset-%d", tc.limit, tc.offset), func(t *testing.T) {
+			got, total, err := db.ListSurveys(ctx, app, tenantID, db.SurveyFilter{}, tc.limit, tc.offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wantTotal, err := db.ListSurveys(ctx, app, tenantID, db.SurveyFilter{Statuses: allStatuses}, tc.limit, tc.offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != tc.rows || total != 30 || wantTotal != 30 {
+				t.Fatalf("%d rows, total %d (unprepared: %d rows, total %d)", len(got), total, len(want), wantTotal)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("prepared page\n%+v\nunprepared\n%+v", got, want)
+			}
+		})
+	}
+	// The tenant walls hold as for any statement: the other tenant's page
+	// has only its rows, and a binding to another tenant sees nothing.
+	rows, total, err := db.ListSurveys(db.WithTenant(context.Background(), other), app, other, db.SurveyFilter{}, 20, 0)
+	if err != nil || len(rows) != 3 || total != 3 {
+		t.Fatalf("other tenant: %d rows, total %d, %v", len(rows), total, err)
+	}
+	rows, total, err = db.ListSurveys(db.WithTenant(context.Background(), other), app, tenantID, db.SurveyFilter{}, 20, 0)
+	if err != nil || len(rows) != 0 || total != 0 {
+		t.Errorf("bound to another tenant: %d rows, total %d, %v", len(rows), total, err)
+	}
+}
+
+// TestListPagePreparedOnce: a connection prepares the page once and runs
+// it with the generic plan from then on; a connection whose statement went
+// missing is replaced and the page still answers.
+func TestListPagePreparedOnce(t *testing.T) {
+	dsn, _ := testenv.DB(t)
+	admin := testenv.Admin(t, dsn)
+	tenantID := seedScanSurveys(t, admin, 5)
+	one, err := db.Open(db.AppDSN(dsn), 1) // every call on the same connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	ctx := db.WithTenant(context.Background(), tenantID)
+	list := func() {
+		t.Helper()
+		rows, total, err := db.ListSurveys(ctx, one, tenantID, db.SurveyFilter{}, 20, 0)
+		if err != nil || len(rows) != 5 || total != 5 {
+			t.Fatalf("list: %d rows, total %d, %v", len(rows), total, err)
+		}
+	}
+	plans := func() (n, generic, custom int) {
+		t.Helper()
+		err := one.NewRaw(`SELECT count(*), coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)
+			FROM pg_prepared_statements WHERE name = 'csat_list_page'`).Scan(context.Background(), &n, &generic, &custom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, generic, custom
+	}
+	for range 8 {
+		list()
+	}
+	if n, generic, custom := plans(); n != 1 || generic != 8 || custom != 0 {
+		t.Errorf("prepared %d times; %d generic and %d custom plans, want 1; 8 and 0", n, generic, custom)
+	}
+	// The statement goes missing: the connection is given up and the page
+	// prepared again on a new one.
+	var pid, newPID int
+	if err := one.NewRaw("SELECT pg_backend_pid()").Scan(context.Background(), &pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := one.ExecContext(context.Background(), "DEALLOCATE csat_list_page"); err != nil {
+		t.Fatal(err)
+	}
+	list()
+	if err := one.NewRaw("SELECT pg_backend_pid()").Scan(context.Background(), &newPID); err != nil {
+		t.Fatal(err)
+	}
+	if newPID == pid {
+		t.Error("the connection that lost its statement was kept")
+	}
+	if n, generic, _ := plans(); n != 1 || generic != 1 {
+		t.Errorf("after the loss: prepared %d times, %d generic plans; want 1 and 1", n, generic)
+	}
+}
+
+// TestListPageNotInTx: the prepared page sets its plan mode LOCAL, which
+// in a transaction would outlast the statement: it is refused there.
+func TestListPageNotInTx(t *testing.T) {
+	dsn, _ := testenv.DB(t)
+	admin := testenv.Admin(t, dsn)
+	tenantID := seedScanSurveys(t, admin, 2)
+	ctx := db.WithTenant(context.Background(), tenantID)
+	one, err := db.Open(db.AppDSN(dsn), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	for _, prepared := range []bool{false, true} { // the connection has it prepared the second time
+		err := one.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			_, _, err := db.ListSurveys(ctx, tx, tenantID, db.SurveyFilter{}, 20, 0)
+			return err
+		})
+		if err == nil || !errors.Is(err, db.ErrPreparedInTx) {
+			t.Errorf("list in a transaction (prepared before: %v): %v, want ErrPreparedInTx", prepared, err)
+		}
+		if _, _, err := db.ListSurveys(ctx, one, tenantID, db.SurveyFilter{}, 20, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Filtered pages are not prepared and run anywhere.
+	err = one.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		rows, total, err := db.ListSurveys(ctx, tx, tenantID, db.SurveyFilter{Statuses: allStatuses}, 20, 0)
+		if err == nil && (len(rows) != 2 || total != 2) {
+			err = fmt.Errorf("%d rows, total %d", len(rows), total)
+		}
+		return err
+	})
+	if err != nil {
+		t.Errorf("filtered list in a transaction: %v", err)
+	}
+}
