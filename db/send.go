@@ -52,79 +52,27 @@ func Claim(ctx context.Context, tx bun.Tx, tenantID string, ids []string, hashes
 	_, err := tx.NewRaw(`UPDATE surveys AS s SET token_hash = decode(v.h, 'hex'), claimed_at = ?, updated_at = ?
 		FROM unnest(?::text[], ?::text[], ?::text[]) AS v (id, h, was)
 		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was`,
-		at, at, pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), pendingFor(len(ids)), tenantID).Exec(ctx)
+		at, at, pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), pendingFor(ids), tenantID).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("claim surveys: %w", err)
 	}
 	return nil
 }
 
-// Handed is one email's handoff: its survey, the send claim's token hash,
-// and the link expiry and unsubscribe hash the email carries (for
-// UndoHandoffs: the ones the survey had before; nil for none).
-type Handed struct {
-	ID        string
-	TokenHash []byte
-	ExpiresAt *time.Time
-	UnsubHash []byte
-}
-
-// Handoff records that the emails of these claimed surveys are about to be
-// released to the SMTP server, in the transaction that commits once the
-// server has them (survey's handoff batches). It returns the ids it
-// recorded: a survey missing from them is no longer ours (another worker
-// re-claimed it, or it is no longer pending), and its email must be
-// abandoned. The hash is compared with IS NOT DISTINCT FROM, as in
-// ReleaseClaims, so the surveys are found by key.
-func Handoff(ctx context.Context, idb bun.IDB, tenantID string, at time.Time, hs []Handed) ([]string, error) {
-	ids := make([]string, 0, len(hs))
-	if len(hs) == 0 {
-		return ids, nil
-	}
-	id, hash, exp, unsub := handedColumns(hs)
-	err := idb.NewRaw(`UPDATE surveys AS s SET handed_at = ?, expires_at = NULLIF(v.exp, '')::timestamptz,
-			unsubscribe_hash = decode(v.u, 'hex'), updated_at = ?
-		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) AS v (id, h, was, exp, u)
-		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was
-			AND s.token_hash IS NOT DISTINCT FROM decode(v.h, 'hex') AND s.handed_at IS NULL
-		RETURNING s.id`,
-		at, at, id, hash, pendingFor(len(hs)), exp, unsub, tenantID).Scan(ctx, &ids)
+// Handoff records, in its own commit, that the email of a claimed survey is
+// about to be released to the SMTP server, with the link expiry and
+// unsubscribe hash it carries. It reports false when the claim is no longer
+// ours (another worker re-claimed the survey, or it is no longer pending):
+// the email must then be abandoned.
+func Handoff(ctx context.Context, idb bun.IDB, tenantID, id string, tokenHash []byte, at, expiresAt time.Time, unsubHash []byte) (bool, error) {
+	res, err := idb.NewRaw(`UPDATE surveys SET handed_at = ?, expires_at = ?, unsubscribe_hash = ?, updated_at = ?
+		WHERE tenant_id = ? AND id = ? AND status = 'pending' AND token_hash = ? AND handed_at IS NULL`,
+		at, expiresAt, unsubHash, at, tenantID, id, tokenHash).Exec(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("record handoff: %w", err)
+		return false, fmt.Errorf("record handoff: %w", err)
 	}
-	return ids, nil
-}
-
-// UndoHandoffs takes back, inside the transaction that recorded them, the
-// handoffs of emails that were not released after all: the surveys are
-// claimed and not handed again, with the link expiry and unsubscribe hash
-// they had before (hs holds those).
-func UndoHandoffs(ctx context.Context, idb bun.IDB, tenantID string, hs []Handed) error {
-	if len(hs) == 0 {
-		return nil
-	}
-	id, _, exp, unsub := handedColumns(hs)
-	_, err := idb.NewRaw(`UPDATE surveys AS s SET handed_at = NULL, expires_at = NULLIF(v.exp, '')::timestamptz,
-			unsubscribe_hash = decode(NULLIF(v.u, ''), 'hex')
-		FROM unnest(?::text[], ?::text[], ?::text[]) AS v (id, exp, u)
-		WHERE s.tenant_id = ? AND s.id = v.id`, id, exp, unsub, tenantID).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("undo handoffs: %w", err)
-	}
-	return nil
-}
-
-// handedColumns turns handoffs into the text arrays the statements unnest:
-// ids, hex hashes, expiries (empty for none) and hex unsubscribe hashes.
-func handedColumns(hs []Handed) (id, hash, exp, unsub any) {
-	ids, hashes, exps, unsubs := make([]string, len(hs)), make([]string, len(hs)), make([]string, len(hs)), make([]string, len(hs))
-	for i, h := range hs {
-		ids[i], hashes[i], unsubs[i] = h.ID, hex.EncodeToString(h.TokenHash), hex.EncodeToString(h.UnsubHash)
-		if h.ExpiresAt != nil {
-			exps[i] = h.ExpiresAt.UTC().Format(time.RFC3339Nano)
-		}
-	}
-	return pgdialect.Array(ids), pgdialect.Array(hashes), pgdialect.Array(exps), pgdialect.Array(unsubs)
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // ReleaseClaims drops the send claims (and handoffs) of these surveys,
@@ -141,23 +89,23 @@ func ReleaseClaims(ctx context.Context, idb bun.IDB, tenantID string, ids []stri
 		FROM unnest(?::text[], ?::text[], ?::text[]) AS v (id, h, was)
 		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was
 			AND s.token_hash IS NOT DISTINCT FROM decode(v.h, 'hex')`,
-		pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), pendingFor(len(ids)), tenantID).Exec(ctx)
+		pgdialect.Array(ids), pgdialect.Array(hexAll(hashes)), pendingFor(ids), tenantID).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("release send claims: %w", err)
 	}
 	return nil
 }
 
-// pendingFor is the status the batch statements expect of each of their n
-// surveys: pending. It comes with each id, not as a constant, so that the
+// pendingFor is the status the batch statements expect of each survey of
+// ids: pending. It comes with each id, not as a constant, so that the
 // planner cannot take the pending surveys' partial index, whose row count
 // it underestimates for a wave's tenant (a tenant's share of the table
 // times the pending share of the table: about 100 for a wave of 10,000
 // among a million surveys). Through it, each batch walked the whole wave
 // (10,000 rows, ~3,600 buffers, 9.6 ms at 1M surveys instead of ~1 ms by
 // key); the join leaves the primary key as the one good way in.
-func pendingFor(n int) any {
-	was := make([]string, n)
+func pendingFor(ids []string) any {
+	was := make([]string, len(ids))
 	for i := range was {
 		was[i] = StatusPending
 	}
@@ -210,7 +158,7 @@ func EndPending(ctx context.Context, idb bun.IDB, tenantID string, ids, statuses
 		FROM unnest(?::text[], ?::text[], ?::text[]) AS v (id, st, was)
 		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was
 			AND (v.st = 'expired' OR s.handed_at IS NOT NULL)
-		RETURNING s.*`, now, pgdialect.Array(ids), pgdialect.Array(statuses), pendingFor(len(ids)), tenantID).Scan(ctx, &out)
+		RETURNING s.*`, now, pgdialect.Array(ids), pgdialect.Array(statuses), pendingFor(ids), tenantID).Scan(ctx, &out)
 	if err != nil {
 		return nil, fmt.Errorf("end pending surveys: %w", err)
 	}

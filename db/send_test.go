@@ -1,10 +1,8 @@
 package db_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,14 +84,6 @@ func TestSendBatchesFindSurveysByKey(t *testing.T) {
 		run  func(bun.Tx) error
 	}{
 		{"claim", func(tx bun.Tx) error { return db.Claim(bound, tx, tenantID, ids, hashes, time.Now()) }},
-		{"handoff", func(tx bun.Tx) error {
-			hs := make([]db.Handed, len(ids))
-			for i := range hs {
-				hs[i] = db.Handed{ID: ids[i], TokenHash: hashes[i], UnsubHash: hashes[i]}
-			}
-			_, err := db.Handoff(bound, tx, tenantID, time.Now(), hs)
-			return err
-		}},
 		{"release", func(tx bun.Tx) error { return db.ReleaseClaims(bound, tx, tenantID, ids, hashes) }},
 		{"end", func(tx bun.Tx) error { _, err := db.EndPending(bound, tx, tenantID, ids, sent, time.Now()); return err }},
 	} {
@@ -109,85 +99,6 @@ func TestSendBatchesFindSurveysByKey(t *testing.T) {
 		all := strings.Join(lines, "\n")
 		if !strings.Contains(all, "Nested Loop") || !strings.Contains(all, "(id = v.id)") {
 			t.Errorf("%s does not look its surveys up by key:\n%s", st.name, all)
-		}
-	}
-}
-
-// Handoff records only the surveys still claimed with the caller's token
-// hash, pending and not handed yet; UndoHandoffs, in the same transaction,
-// puts back what they had.
-func TestHandoffAndUndo(t *testing.T) {
-	dsn, appDB := testenv.DB(t)
-	admin := testenv.Admin(t, dsn)
-	ctx := context.Background()
-	tenantID, other := newTenant(t, admin, "Acme"), newTenant(t, admin, "Other")
-	old := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	for _, r := range []struct {
-		tenant, id, status, token string
-		handed                    bool
-		expires                   *time.Time
-	}{
-		{tenantID, "csat_a", "pending", "ta", false, nil},
-		{tenantID, "csat_b", "pending", "tb", false, &old}, // a refused send left an expiry
-		{tenantID, "csat_c", "pending", "tc-other-worker", false, nil},
-		{tenantID, "csat_d", "pending", "td", true, nil},
-		{tenantID, "csat_e", "expired", "te", false, nil},
-		{other, "csat_f", "pending", "tf", false, nil},
-	} {
-		if _, err := admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for,
-				token_hash, claimed_at, handed_at, expires_at, unsubscribe_hash)
-			VALUES (?, ?, ?, 'x@example.com', ?, now(), now(), ?, now(), CASE WHEN ? THEN now() END, ?, ?)`,
-			r.tenant, r.id, r.id, r.status, secret.Hash(r.token), r.handed, r.expires, secret.Hash("old-"+r.id)).Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	at := time.Now().UTC().Truncate(time.Microsecond)
-	exp := at.Add(72 * time.Hour)
-	var hs []db.Handed
-	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
-		hs = append(hs, db.Handed{ID: "csat_" + id, TokenHash: secret.Hash("t" + id), ExpiresAt: &exp, UnsubHash: secret.Hash("new-" + id)})
-	}
-	bound := db.WithTenant(ctx, tenantID)
-	tx, err := appDB.BeginTx(bound, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := db.Handoff(bound, tx, tenantID, at, hs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(got)
-	if !slices.Equal(got, []string{"csat_a", "csat_b"}) {
-		t.Fatalf("recorded %v, want csat_a and csat_b (c: another claim, d: handed, e: not pending, f: another tenant)", got)
-	}
-	if err := db.UndoHandoffs(bound, tx, tenantID, []db.Handed{{ID: "csat_b", ExpiresAt: &old, UnsubHash: secret.Hash("old-csat_b")}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range []struct {
-		id      string
-		handed  bool
-		expires *time.Time
-		unsub   string
-	}{
-		{"csat_a", true, &exp, "new-a"},
-		{"csat_b", false, &old, "old-csat_b"},
-		{"csat_c", false, nil, "old-csat_c"},
-	} {
-		var sv db.Survey
-		if err := admin.NewSelect().Model(&sv).Where("id = ?", w.id).Scan(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if (sv.HandedAt != nil) != w.handed || (sv.HandedAt != nil && !sv.HandedAt.Equal(at)) {
-			t.Errorf("%s: handed at %v, want handed %v at %v", w.id, sv.HandedAt, w.handed, at)
-		}
-		if (sv.ExpiresAt == nil) != (w.expires == nil) || sv.ExpiresAt != nil && !sv.ExpiresAt.Equal(*w.expires) {
-			t.Errorf("%s: expires %v, want %v", w.id, sv.ExpiresAt, w.expires)
-		}
-		if !bytes.Equal(sv.UnsubHash, secret.Hash(w.unsub)) {
-			t.Errorf("%s: unsubscribe hash is not the one of %q", w.id, w.unsub)
 		}
 	}
 }

@@ -73,17 +73,14 @@ type sendBatch struct {
 // moment:
 //
 //  1. a transaction claims the surveys (a token hash and a lease);
-//  2. per email, the handoff (handed_at) is recorded once the SMTP server
-//     has the whole message, and committed right after its final "."
-//     released it (the emails the tenant's sends hold at the same moment
-//     share one transaction: handoff.go);
+//  2. per email, the handoff (handed_at) is committed after the SMTP
+//     server has the whole message and before its final "." releases it;
 //  3. a transaction marks the handed surveys sent.
 //
-// A crash before 2 commits: the server discards the unfinished message
-// (only a crash between a "." and its commit repeats an email), the claim
-// lapses and the survey is sent again later. A crash after it: the survey
-// has handed_at, so the next claim (or a click on its links) finishes it
-// as sent instead of emailing again. The handoff's commit is
+// A crash before 2 commits: the server discards the unfinished message,
+// the claim lapses and the survey is sent again later. A crash after it:
+// the survey has handed_at, so the next claim (or a click on its links)
+// finishes it as sent instead of emailing again. The handoff's commit is
 // asynchronous with AsyncHandoff (handoffContext): a crash of Postgres
 // itself can then undo the handoffs of its last moments, whose emails are
 // repeated when their claims lapse.
@@ -353,26 +350,34 @@ func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim)
 	// holds the message; it commits right after the final "." is written.
 	// A crash before the commit rolls it back (the message may have gone
 	// only if the crash fell between those two writes); after, the record
-	// stands and no one sends the survey again. The emails other sends of
-	// the tenant hold at the same moment share the transaction (handoff.go).
-	m := &handoffMember{
-		h:   db.Handed{ID: c.sv.ID, TokenHash: c.hash, UnsubHash: secret.Hash(unsub)},
-		was: db.Handed{ID: c.sv.ID, ExpiresAt: c.sv.ExpiresAt, UnsubHash: c.sv.UnsubHash},
-		cfg: b.cfg,
-	}
+	// stands and no one sends the survey again.
+	var tx bun.Tx
 	hctx := s.handoffContext(bound)
 	h := &mail.Handoff{
 		Hold: func() error {
-			return s.handoffs.join(c.sv.TenantID, m, func(hb *handoffBatch) { s.runHandoffs(hctx, c.sv.TenantID, hb) })
+			var err error
+			if tx, err = s.DB.BeginTx(hctx, nil); err != nil {
+				return fmt.Errorf("begin handoff: %w", err)
+			}
+			now := s.now()
+			ok, err := db.Handoff(hctx, tx, c.sv.TenantID, c.sv.ID, c.hash, now, ExpiresAt(now, configOf(b.cfg)), secret.Hash(unsub))
+			if err == nil && !ok {
+				err = errClaimLost
+			}
+			if err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			return nil
 		},
 		Commit: func() error {
-			if err := m.b.report(m, true); err != nil {
+			if err := tx.Commit(); err != nil {
 				return err
 			}
 			c.handed = true
 			return nil
 		},
-		Undo: func() { _ = m.b.report(m, false) },
+		Undo: func() { _ = tx.Rollback() },
 	}
 	err = s.Mailer.Send(ctx, msg, h)
 	switch {

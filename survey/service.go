@@ -45,9 +45,8 @@ type Service struct {
 	// handed over in it, never lose one (see Send). Off by default.
 	AsyncHandoff bool
 
-	sends    sync.WaitGroup // Send calls in progress (WaitSends)
-	folds    foldQueue      // tenants whose analytics deltas wait (RunFolds)
-	handoffs handoffLanes   // emails held at the SMTP server (handoff.go)
+	sends sync.WaitGroup // Send calls in progress (WaitSends)
+	folds foldQueue      // tenants whose analytics deltas wait (RunFolds)
 }
 
 func (s *Service) now() time.Time {
