@@ -3,7 +3,6 @@
 package mail
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -307,13 +306,16 @@ var bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // data writes the message (the server answered DATA with 354) and releases
 // it through the handoff.
 func data(c *smtp.Client, msg *gomail.Msg, h *Handoff) error {
-	buf := bufs.Get().(*bytes.Buffer)
-	defer func() { buf.Reset(); bufs.Put(buf) }()
+	buf, out := bufs.Get().(*bytes.Buffer), bufs.Get().(*bytes.Buffer)
+	defer func() { buf.Reset(); out.Reset(); bufs.Put(buf); bufs.Put(out) }()
 	if _, err := msg.WriteTo(buf); err != nil {
 		return err
 	}
-	// Everything but the final "." is on the wire before Hold.
-	if err := writeDotted(c.Text.W, buf.Bytes()); err != nil {
+	// Everything but the final "." is on the wire before Hold: in one
+	// write (the connection's buffer is empty after DATA's 354, and a
+	// larger write skips it) rather than one per 4 KB of message.
+	out.Grow(buf.Len() + buf.Len()/16 + 2)
+	if _, err := c.Text.W.Write(appendDotted(out.AvailableBuffer(), buf.Bytes())); err != nil {
 		return err
 	}
 	if err := c.Text.W.Flush(); err != nil {
@@ -344,11 +346,11 @@ func data(c *smtp.Client, msg *gomail.Msg, h *Handoff) error {
 	return nil
 }
 
-// writeDotted writes msg as the body of DATA (RFC 5321 4.5.2): every line
-// ends in CRLF, a line starting with "." gets a second one, and the last
-// line is ended, so that ".\r\n" ends the message. It is what
+// appendDotted appends msg as the body of DATA (RFC 5321 4.5.2) to dst:
+// every line ends in CRLF, a line starting with "." gets a second one, and
+// the last line is ended, so that ".\r\n" ends the message. It is what
 // textproto's dot writer does, a line at a time instead of a byte.
-func writeDotted(w *bufio.Writer, msg []byte) error {
+func appendDotted(dst, msg []byte) []byte {
 	for len(msg) > 0 {
 		line := msg
 		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
@@ -358,14 +360,11 @@ func writeDotted(w *bufio.Writer, msg []byte) error {
 		}
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		if len(line) > 0 && line[0] == '.' {
-			_ = w.WriteByte('.')
+			dst = append(dst, '.')
 		}
-		_, _ = w.Write(line)
-		if _, err := w.WriteString("\r\n"); err != nil {
-			return err
-		}
+		dst = append(append(dst, line...), '\r', '\n')
 	}
-	return nil
+	return dst
 }
 
 // isReply reports whether err is the server's answer (the connection is
