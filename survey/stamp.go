@@ -14,8 +14,9 @@ import (
 // is rendered in full with placeholders for what differs between emails
 // (the contact's name, the conversation id and the two tokens), and every
 // email of that language is then that render with its own values in the
-// placeholders' places. Executing the HTML template costs about 150 µs an
-// email; a stamp, a few µs.
+// placeholders' places. Executing the templates cost 290-430 µs and 581
+// allocations an email, a stamp 17-20 µs and 7 (BenchmarkEmail, on a
+// loaded machine).
 //
 // A stamp is only used where it gives exactly what the full render gives:
 // a value goes in as it is written, so it must be one that no step of the
@@ -79,8 +80,7 @@ func (e *emailStamps) render(sv *db.Survey, token, unsub string) (mail.Message, 
 		}
 		e.byKey[key] = st
 	}
-	msg := emailMessage(sv, st.lang, fill(st.subject, &vals), fill(st.html, &vals), fill(st.text, &vals), e.s.UnsubscribeURL(unsub))
-	return msg, nil
+	return emailMessage(sv, st.lang, fill(st.subject, &vals), fill(st.html, &vals), fill(st.text, &vals), e.s.UnsubscribeURL(unsub)), nil
 }
 
 // newStamp renders the email of key with placeholders: random, so that
