@@ -211,19 +211,22 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	}
 	start, end := bounds[0], bounds[len(bounds)-1]
 	// Bounds on whole UTC days read the daily rollup (24x fewer rows); one
-	// bucket spanning whole UTC months reads those months' rows and the
-	// days at either end (a year by agent: ~780 rows instead of ~20,000);
-	// and the deltas not folded yet (survey_stats_rows, in one snapshot: a
-	// fold moves rows from the deltas to the rollups atomically).
+	// bucket spanning whole UTC months reads months and the days between
+	// each end and its month start (monthsFor: a year by agent, ~900 rows
+	// instead of ~20,000); and the deltas not folded yet (survey_stats_rows,
+	// in one snapshot: a fold moves rows from the deltas to the rollups
+	// atomically).
 	grain := "hour"
 	if wholeUTCDays(bounds) {
 		grain = "day"
 	}
-	var m0, m1 any // NULL: no whole months read
-	if from, to, ok := wholeMonthsWithin(start, end); ok && len(bounds) == 2 && to.After(from.AddDate(0, 1, 0)) {
-		// Two months or more: with one, the daily rows are few anyway and
-		// a second statement would cost more than it saves.
+	var m0, m1 any // NULL: no months read
+	having := "count(*) > 0"
+	if from, to, ok := monthsFor(start, end); ok && len(bounds) == 2 {
 		m0, m1 = from, to
+		// Days taken off a month can leave a key (or the total) at zero,
+		// where the surveys themselves would give no row.
+		having = "sum(h.sent) <> 0"
 	}
 	var value any // NULL: every key of the dimension
 	if key != "" {
@@ -241,10 +244,14 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 		sq = sq.ColumnExpr("width_bucket(h.at, ?::timestamptz[]) AS bucket", pgdialect.Array(bounds)).GroupExpr("bucket")
 	}
 	if q.GroupBy != "" && key == "" {
-		return sq.ColumnExpr("h.dim_key AS key").GroupExpr("h.dim_key")
+		sq = sq.ColumnExpr("h.dim_key AS key").GroupExpr("h.dim_key")
+		if m0 != nil {
+			sq = sq.Having(having)
+		}
+		return sq
 	}
 	// Without a GROUP BY an empty range still gives a row: keep it absent.
-	return sq.ColumnExpr("? AS key", key).Having("count(*) > 0")
+	return sq.ColumnExpr("? AS key", key).Having(having)
 }
 
 // FoldStats adds the tenant's deltas not folded yet to the rollups
@@ -258,20 +265,44 @@ func FoldStats(ctx context.Context, idb bun.IDB, tenantID string) (int, error) {
 	return n, nil
 }
 
-// wholeMonthsWithin returns the whole UTC months inside [start, end), both
-// UTC midnights: from the first month start at or after start to the month
-// start at or before end; ok is false when there is none.
-func wholeMonthsWithin(start, end time.Time) (m0, m1 time.Time, ok bool) {
+// monthsFor returns the month starts [m0, m1) that a single bucket
+// [start, end) on whole UTC days reads from the monthly rollup: at each
+// end, the month start nearer in days, whose days up to the end
+// survey_stats_rows adds (a month start inside the range) or takes off (one
+// outside). ok is false when fewer than two whole months lie inside the
+// range: the daily rows are few anyway, and the function's extra range
+// reads would cost more than they save.
+func monthsFor(start, end time.Time) (m0, m1 time.Time, ok bool) {
 	if !wholeUTCDays([]time.Time{start, end}) {
 		return m0, m1, false
 	}
 	start, end = start.UTC(), end.UTC()
-	m0 = time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if m0.Before(start) {
-		m0 = m0.AddDate(0, 1, 0)
+	in0, in1 := monthAtOrAfter(start), monthAtOrBefore(end)
+	if !in1.After(in0.AddDate(0, 1, 0)) {
+		return m0, m1, false
 	}
-	m1 = time.Date(end.Year(), end.Month(), 1, 0, 0, 0, 0, time.UTC)
-	return m0, m1, m0.Before(m1)
+	return nearer(start, monthAtOrBefore(start), in0), nearer(end, monthAtOrAfter(end), in1), true
+}
+
+func monthAtOrBefore(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+func monthAtOrAfter(t time.Time) time.Time {
+	m := monthAtOrBefore(t)
+	if m.Before(t) {
+		m = m.AddDate(0, 1, 0)
+	}
+	return m
+}
+
+// nearer returns whichever of a and b is nearer t; b on a tie (callers
+// pass the month start inside the range as b: its days are added).
+func nearer(t, a, b time.Time) time.Time {
+	if t.Sub(a).Abs() < t.Sub(b).Abs() {
+		return a
+	}
+	return b
 }
 
 // wholeUTCDays reports whether every bound is a UTC midnight.

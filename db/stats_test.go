@@ -113,6 +113,9 @@ func compareWithRows(t *testing.T, ctx context.Context, admin, appDB *bun.DB, te
 		{day(2025, 2, 27), day(2025, 4, 2)},  // one whole month inside: days only
 		{day(2025, 2, 27), day(2025, 5, 2)},  // two whole months inside
 		{day(2025, 5, 3), day(2025, 5, 20)},  // inside one month: no whole month
+		{day(2025, 1, 3), day(2026, 2, 27)},  // both ends' months read whole, their outside days taken off
+		{day(2025, 3, 30), day(2025, 7, 5)},  // both ends' days added to the months inside
+		{day(2025, 2, 2), day(2025, 4, 30)},  // two months whole and the days either side taken off
 	}
 	for _, r := range ranges {
 		for _, group := range []string{"", db.DimAgent} {
@@ -154,6 +157,33 @@ func compareWithRows(t *testing.T, ctx context.Context, admin, appDB *bun.DB, te
 					t.Errorf("%s %v by %q key %q: got %+v, want %+v", stage, r, group, w.Key, g, w)
 				}
 			}
+		}
+	}
+}
+
+// monthsFor picks, at each end of a range, the month start nearer in days:
+// the days between are added (a month start inside) or taken off (outside).
+func TestMonthsFor(t *testing.T) {
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	for _, c := range []struct {
+		name       string
+		start, end time.Time
+		m0, m1     time.Time // zero: no months
+	}{
+		{"a year from the 2nd", day(2025, 12, 2), day(2026, 12, 3), day(2025, 12, 1), day(2026, 12, 1)},
+		{"month starts", day(2025, 3, 1), day(2025, 9, 1), day(2025, 3, 1), day(2025, 9, 1)},
+		{"late start, early end", day(2025, 3, 28), day(2025, 7, 4), day(2025, 4, 1), day(2025, 7, 1)},
+		{"early start, late end", day(2025, 3, 3), day(2025, 6, 29), day(2025, 3, 1), day(2025, 7, 1)},
+		{"a tie adds the days", day(2025, 4, 16), day(2025, 8, 1), day(2025, 5, 1), day(2025, 8, 1)},
+		{"one whole month inside", day(2025, 2, 27), day(2025, 4, 2), time.Time{}, time.Time{}},
+		{"two whole months inside", day(2025, 2, 27), day(2025, 5, 2), day(2025, 3, 1), day(2025, 5, 1)},
+		{"inside one month", day(2025, 5, 3), day(2025, 5, 20), time.Time{}, time.Time{}},
+		{"not whole days", day(2025, 1, 1).Add(time.Hour), day(2026, 1, 1), time.Time{}, time.Time{}},
+	} {
+		m0, m1, ok := db.MonthsFor(c.start, c.end)
+		if ok != !c.m0.IsZero() || ok && (!m0.Equal(c.m0) || !m1.Equal(c.m1)) {
+			t.Errorf("%s: monthsFor(%s, %s) = %s, %s, %v; want %s, %s",
+				c.name, c.start.Format(time.DateOnly), c.end.Format(time.DateOnly), m0, m1, ok, c.m0, c.m1)
 		}
 	}
 }
