@@ -117,9 +117,13 @@ func compareWithRows(t *testing.T, ctx context.Context, admin, appDB *bun.DB, te
 		{day(2025, 3, 30), day(2025, 7, 5)},  // both ends' days added to the months inside
 		{day(2025, 2, 2), day(2025, 4, 30)},  // two months whole and the days either side taken off
 	}
+	// In all, by agent, and one agent's (the function's dim_value reads,
+	// answered under that agent's key).
+	views := []struct{ group, agent string }{{"", ""}, {db.DimAgent, ""}, {"", "agent-1"}}
 	for _, r := range ranges {
-		for _, group := range []string{"", db.DimAgent} {
-			q := db.StatsQuery{Bounds: []time.Time{r[0], r[1]}, GroupBy: group}
+		for _, v := range views {
+			group := v.group
+			q := db.StatsQuery{Bounds: []time.Time{r[0], r[1]}, GroupBy: group, AgentID: v.agent}
 			got, err := db.SurveyStats(ctx, appDB, tenantID, q)
 			if err != nil {
 				t.Fatal(err)
@@ -129,15 +133,16 @@ func compareWithRows(t *testing.T, ctx context.Context, admin, appDB *bun.DB, te
 				Sent, R1, R2, R3, R4, R5 int
 			}
 			keyExpr := "''"
-			if group != "" {
+			if group != "" || v.agent != "" {
 				keyExpr = "coalesce(agent_id, '')"
 			}
 			err = admin.NewRaw(`SELECT `+keyExpr+` AS key, count(*) AS sent,
 					count(*) FILTER (WHERE rating = 1) AS r1, count(*) FILTER (WHERE rating = 2) AS r2,
 					count(*) FILTER (WHERE rating = 3) AS r3, count(*) FILTER (WHERE rating = 4) AS r4,
 					count(*) FILTER (WHERE rating = 5) AS r5
-				FROM surveys WHERE tenant_id = ? AND sent_at >= ? AND sent_at < ? GROUP BY 1 ORDER BY 1`,
-				tenantID, r[0], r[1]).Scan(ctx, &want)
+				FROM surveys WHERE tenant_id = ? AND sent_at >= ? AND sent_at < ? AND (? = '' OR agent_id = ?)
+				GROUP BY 1 ORDER BY 1`,
+				tenantID, r[0], r[1], v.agent, v.agent).Scan(ctx, &want)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -149,12 +154,12 @@ func compareWithRows(t *testing.T, ctx context.Context, admin, appDB *bun.DB, te
 				gotBy[g.Key] = g
 			}
 			if len(got) != len(want) {
-				t.Errorf("%s %v by %q: %d rows, want %d", stage, r, group, len(got), len(want))
+				t.Errorf("%s %v %+v: %d rows, want %d", stage, r, v, len(got), len(want))
 			}
 			for _, w := range want {
 				g := gotBy[w.Key]
 				if g.Bucket != 1 || g.Sent != w.Sent || g.Ratings != [5]int{w.R1, w.R2, w.R3, w.R4, w.R5} {
-					t.Errorf("%s %v by %q key %q: got %+v, want %+v", stage, r, group, w.Key, g, w)
+					t.Errorf("%s %v %+v key %q: got %+v, want %+v", stage, r, v, w.Key, g, w)
 				}
 			}
 		}
