@@ -212,7 +212,7 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	start, end := bounds[0], bounds[len(bounds)-1]
 	// Bounds on whole UTC days read the daily rollup (24x fewer rows); one
 	// bucket spanning whole UTC months reads months and the days between
-	// each end and its month start (monthsFor: a year by agent, ~900 rows
+	// each end and its month start (monthsFor: a year by agent, 840 rows
 	// instead of ~20,000); and the deltas not folded yet (survey_stats_rows,
 	// in one snapshot: a fold moves rows from the deltas to the rollups
 	// atomically).
@@ -221,12 +221,8 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 		grain = "day"
 	}
 	var m0, m1 any // NULL: no months read
-	having := "count(*) > 0"
 	if from, to, ok := monthsFor(start, end); ok && len(bounds) == 2 {
 		m0, m1 = from, to
-		// Days taken off a month can leave a key (or the total) at zero,
-		// where the surveys themselves would give no row.
-		having = "sum(h.sent) <> 0"
 	}
 	var value any // NULL: every key of the dimension
 	if key != "" {
@@ -246,13 +242,22 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	if q.GroupBy != "" && key == "" {
 		sq = sq.ColumnExpr("h.dim_key AS key").GroupExpr("h.dim_key")
 		if m0 != nil {
-			sq = sq.Having(having)
+			sq = sq.Having(netZeroOut)
 		}
 		return sq
 	}
 	// Without a GROUP BY an empty range still gives a row: keep it absent.
+	having := "count(*) > 0"
+	if m0 != nil {
+		having = netZeroOut
+	}
 	return sq.ColumnExpr("? AS key", key).Having(having)
 }
+
+// netZeroOut drops a key (or the total) whose rows sum to no survey: days
+// taken off a month can leave one at zero, where the surveys themselves
+// would give no row.
+const netZeroOut = "sum(h.sent) <> 0"
 
 // FoldStats adds the tenant's deltas not folded yet to the rollups
 // (survey_stats_fold) and returns how many it added: 0 when none were new,
