@@ -84,6 +84,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 			a.Close()
 			return nil, err
 		}
+		// Up to WORKER_CONCURRENCY emails are in flight (MaxInFlight below):
+		// keep their connections for the next ones.
+		a.smtp.MaxIdle = max(a.smtp.MaxIdle, cfg.WorkerConcurrency)
 		sender = a.smtp
 	} else {
 		log.Warn("SMTP_URL is unset: survey emails are logged, not sent")
@@ -95,6 +98,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*App, error) {
 		BaseURL:      cfg.PublicBaseURL,
 		ClaimLease:   cfg.SendClaimLease,
 		AsyncHandoff: cfg.SendAsyncHandoff,
+		HandoffGroup: cfg.SendHandoffGroup,
+		MaxInFlight:  cfg.WorkerConcurrency,
 		Log:          log,
 		Events:       []survey.EventSink{metrics.SurveySink{M: a.Metrics}},
 	}
@@ -250,7 +255,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		worker = jobs.NewServer(a.RedisOp, jobs.ServerConfig{
 			Concurrency: a.Cfg.WorkerConcurrency, ShutdownTimeout: a.Cfg.ShutdownTimeout, Log: a.Log,
 		})
-		h := &jobs.Handlers{Svc: a.Svc, Log: a.Log, Jobs: &jobs.Client{Asynq: a.Queue}, Fanout: a.Cfg.WorkerConcurrency,
+		// A wave's tasks each send a group of emails at once: about
+		// WORKER_CONCURRENCY emails (and SMTP connections) in flight.
+		fanout := (a.Cfg.WorkerConcurrency + a.Cfg.SendHandoffGroup - 1) / a.Cfg.SendHandoffGroup
+		h := &jobs.Handlers{Svc: a.Svc, Log: a.Log, Jobs: &jobs.Client{Asynq: a.Queue}, Fanout: fanout,
 			Register: []func(*asynq.ServeMux){a.Hooks.Register}}
 		if err := worker.Start(h.Mux()); err != nil {
 			_ = srv.Close()

@@ -37,6 +37,9 @@ type Config struct {
 	// SendAsyncHandoff lets each email's handoff commit without waiting
 	// for the disk (SEND_ASYNC_HANDOFF; survey.Service.AsyncHandoff).
 	SendAsyncHandoff bool
+	// SendHandoffGroup is how many emails of a batch go out together, with
+	// one handoff transaction (SEND_HANDOFF_GROUP; survey.Service.HandoffGroup).
+	SendHandoffGroup int
 	// AnalyticsFoldInterval is how often a process folds the analytics
 	// deltas it wrote into the rollups (ANALYTICS_FOLD_INTERVAL).
 	AnalyticsFoldInterval time.Duration
@@ -98,6 +101,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if c.SendAsyncHandoff, err = strconv.ParseBool(env("SEND_ASYNC_HANDOFF", "false")); err != nil {
 		return c, bad("SEND_ASYNC_HANDOFF", fmt.Errorf("want true or false"))
+	}
+	if c.SendHandoffGroup, err = positive(env("SEND_HANDOFF_GROUP", strconv.Itoa(survey.DefaultHandoffGroup))); err != nil || c.SendHandoffGroup > survey.SendBatch {
+		return c, bad("SEND_HANDOFF_GROUP", errors.Join(err, fmt.Errorf("want 1 to %d", survey.SendBatch)))
 	}
 	if c.AnalyticsFoldInterval, err = duration(env("ANALYTICS_FOLD_INTERVAL", survey.DefaultFoldInterval.String())); err != nil || c.AnalyticsFoldInterval < 10*time.Millisecond {
 		return c, bad("ANALYTICS_FOLD_INTERVAL", errors.Join(err, errors.New("want at least 10ms")))

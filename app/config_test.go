@@ -14,7 +14,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if c.DatabaseURL != "postgres://postgres@127.0.0.1:5432/csat?sslmode=disable" || c.RedisURL != "redis://127.0.0.1:6379/0" ||
 		c.HTTPAddr != ":8080" || c.PublicBaseURL != "http://localhost:8080" || c.SMTPURL != "" ||
 		c.ReconcileInterval != time.Minute || !c.AutoMigrate || c.Role != RoleAll || c.ShutdownTimeout != 25*time.Second ||
-		c.ReadHeaderTimeout != 10*time.Second || c.AnalyticsFoldInterval != 250*time.Millisecond || c.SendAsyncHandoff {
+		c.ReadHeaderTimeout != 10*time.Second || c.AnalyticsFoldInterval != 250*time.Millisecond || c.SendAsyncHandoff ||
+		c.SendHandoffGroup != 8 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -36,6 +37,9 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{"ANALYTICS_FOLD_INTERVAL", "often"},
 		{"SEND_CLAIM_LEASE", "1s"},
 		{"SEND_ASYNC_HANDOFF", "always"},
+		{"SEND_HANDOFF_GROUP", "0"},
+		{"SEND_HANDOFF_GROUP", "51"},
+		{"SEND_HANDOFF_GROUP", "many"},
 		{"LOG_LEVEL", "loud"},
 		{"GRAPHQL_INTROSPECTION", "perhaps"},
 		{"CORS_ALLOWED_ORIGINS", "dash.example.com"},

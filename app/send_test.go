@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"testing"
@@ -184,6 +185,91 @@ func TestSendRefusedIsDueAgain(t *testing.T) {
 	}
 	if n := len(s.SMTP.To("f0@example.com")); n != 1 {
 		t.Fatalf("%d emails, want 1", n)
+	}
+}
+
+// groupFaults breaks two messages of a handoff group: lose's claim is
+// taken (lost runs) just before its handoff, and undo's final "." cannot
+// be written after its handoff was recorded (the message never reaches the
+// server, as when the connection breaks there).
+type groupFaults struct {
+	mail.Sender
+	lose, undo string
+	lost       func()
+}
+
+func (f groupFaults) Send(ctx context.Context, m mail.Message, ho *mail.Handoff) error {
+	switch m.To {
+	case f.undo:
+		if err := ho.Hold(); err != nil {
+			return err
+		}
+		ho.Undo()
+		return errors.New("write: connection reset by peer")
+	case f.lose:
+		hold := ho.Hold
+		ho.Hold = func() error { f.lost(); return hold() }
+	}
+	return f.Sender.Send(ctx, m, ho)
+}
+
+// A batch goes out in handoff groups, one transaction each. In the first
+// group, a member whose claim was lost is abandoned, one whose "." was not
+// written is taken back, one the server refused is due again, and the rest
+// are sent and recorded; the groups after a failed one are given back. A
+// second pass sends each survey left exactly once.
+func TestSendGroupsFailMemberByMember(t *testing.T) {
+	s := apiOnly(t)
+	s.App.Svc.HandoffGroup = 8
+	tenantID, _ := s.NewTenant(t, "Acme")
+	ctx := context.Background()
+	ids := duePending(t, s, tenantID, "h", 20)
+	// Claimed in this order: groups 0-7, 8-15, 16-19.
+	if _, err := s.Admin.NewRaw(`UPDATE surveys SET scheduled_for = scheduled_for + substring(id from '[0-9]+$')::int * interval '1 ms'
+		WHERE tenant_id = ?`, tenantID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mailer := s.App.Svc.Mailer
+	s.App.Svc.Mailer = groupFaults{Sender: mailer, lose: "h3@example.com", undo: "h5@example.com", lost: func() {
+		if _, err := s.Admin.NewRaw("UPDATE surveys SET status = 'expired' WHERE id = ?", ids[3]).Exec(ctx); err != nil {
+			t.Error(err)
+		}
+	}}
+	s.SMTP.SetFail(func(to string) bool { return to == "h6@example.com" })
+	if out, err := s.App.Svc.Send(ctx, tenantID, ids[0]); err != nil || out != survey.OutcomeSent {
+		t.Fatalf("send: %v %v", out, err)
+	}
+	emails := func(i int) int { return len(s.SMTP.To(fmt.Sprintf("h%d@example.com", i))) }
+	for i, id := range ids {
+		sv := getSurvey(t, s, tenantID, id)
+		switch {
+		case i == 3:
+			if sv.Status != db.StatusExpired || sv.HandedAt != nil || emails(i) != 0 {
+				t.Errorf("lost claim %d: %s handed %v, %d emails", i, sv.Status, sv.HandedAt, emails(i))
+			}
+		case i == 5 || i == 6 || i >= 8:
+			if sv.Status != db.StatusPending || sv.HandedAt != nil || sv.ClaimedAt != nil || emails(i) != 0 {
+				t.Errorf("unsent %d: %s handed %v claimed %v, %d emails", i, sv.Status, sv.HandedAt, sv.ClaimedAt, emails(i))
+			}
+		default:
+			if sv.Status != db.StatusSent || sv.SentAt == nil || !sv.SentAt.Equal(*sv.HandedAt) || sv.UnsubHash == nil || emails(i) != 1 {
+				t.Errorf("sent %d: %s sent %v handed %v, %d emails", i, sv.Status, sv.SentAt, sv.HandedAt, emails(i))
+			}
+		}
+	}
+	s.App.Svc.Mailer = mailer
+	s.SMTP.SetFail(nil)
+	if n, more, err := s.App.Svc.SendDue(ctx, tenantID, time.Now()); n != 14 || more || err != nil {
+		t.Fatalf("second pass: %d sent, more %v, %v", n, more, err)
+	}
+	for i, id := range ids {
+		want := 1
+		if i == 3 {
+			want = 0
+		}
+		if sv := getSurvey(t, s, tenantID, id); emails(i) != want || i != 3 && sv.Status != db.StatusSent {
+			t.Errorf("survey %d: %s, %d emails", i, sv.Status, emails(i))
+		}
 	}
 }
 

@@ -59,20 +59,44 @@ func Claim(ctx context.Context, tx bun.Tx, tenantID string, ids []string, hashes
 	return nil
 }
 
-// Handoff records, in its own commit, that the email of a claimed survey is
-// about to be released to the SMTP server, with the link expiry and
-// unsubscribe hash it carries. It reports false when the claim is no longer
-// ours (another worker re-claimed the survey, or it is no longer pending):
-// the email must then be abandoned.
-func Handoff(ctx context.Context, idb bun.IDB, tenantID, id string, tokenHash []byte, at, expiresAt time.Time, unsubHash []byte) (bool, error) {
-	res, err := idb.NewRaw(`UPDATE surveys SET handed_at = ?, expires_at = ?, unsubscribe_hash = ?, updated_at = ?
-		WHERE tenant_id = ? AND id = ? AND status = 'pending' AND token_hash = ? AND handed_at IS NULL`,
-		at, expiresAt, unsubHash, at, tenantID, id, tokenHash).Exec(ctx)
-	if err != nil {
-		return false, fmt.Errorf("record handoff: %w", err)
+// Handoff records, in the caller's transaction, that the emails of these
+// claimed surveys are about to be released to the SMTP server, each with
+// the token hash it was claimed with and the unsubscribe hash it carries,
+// all with the same link expiry. It returns the ids it recorded: a survey
+// left out is no longer ours (another worker re-claimed it, or it is no
+// longer pending) and its email must be abandoned. The hash is compared as
+// in ReleaseClaims, so the surveys are found by id.
+func Handoff(ctx context.Context, tx bun.Tx, tenantID string, ids []string, tokenHashes, unsubHashes [][]byte, at, expiresAt time.Time) ([]string, error) {
+	var out []string
+	if len(ids) == 0 {
+		return out, nil
 	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
+	err := tx.NewRaw(`UPDATE surveys AS s SET handed_at = ?, expires_at = ?, unsubscribe_hash = decode(v.u, 'hex'), updated_at = ?
+		FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS v (id, h, u, was)
+		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was AND s.handed_at IS NULL
+			AND s.token_hash IS NOT DISTINCT FROM decode(v.h, 'hex')
+		RETURNING s.id`,
+		at, expiresAt, at, pgdialect.Array(ids), pgdialect.Array(hexAll(tokenHashes)), pgdialect.Array(hexAll(unsubHashes)),
+		pendingFor(ids), tenantID).Scan(ctx, &out)
+	if err != nil {
+		return nil, fmt.Errorf("record handoff: %w", err)
+	}
+	return out, nil
+}
+
+// Unhand takes back, in the caller's transaction, the handoffs of these
+// surveys, whose emails were not released after all (the connection broke
+// before their final "."), so that committing the others' does not mark
+// them.
+func Unhand(ctx context.Context, tx bun.Tx, tenantID string, ids []string) error {
+	_, err := tx.NewRaw(`UPDATE surveys AS s SET handed_at = NULL
+		FROM unnest(?::text[], ?::text[]) AS v (id, was)
+		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was`,
+		pgdialect.Array(ids), pendingFor(ids), tenantID).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("take back handoffs: %w", err)
+	}
+	return nil
 }
 
 // ReleaseClaims drops the send claims (and handoffs) of these surveys,

@@ -41,8 +41,8 @@ func (l *queryLog) lastUpdate() string {
 	return ""
 }
 
-// TestSendBatchesFindSurveysByKey: the send's batch updates (claim, release,
-// end) find their 50 surveys by primary key whatever the statistics say. A
+// TestSendBatchesFindSurveysByKey: the send's batch updates (claim,
+// handoff, unhand, release, end) find their 50 surveys by primary key whatever the statistics say. A
 // wave's tenant is all pending while the table's statistics, with millions
 // of rows of other tenants and statuses, put its pending surveys at a
 // handful (tenant and status taken as independent): joined with the ids,
@@ -84,6 +84,11 @@ func TestSendBatchesFindSurveysByKey(t *testing.T) {
 		run  func(bun.Tx) error
 	}{
 		{"claim", func(tx bun.Tx) error { return db.Claim(bound, tx, tenantID, ids, hashes, time.Now()) }},
+		{"handoff", func(tx bun.Tx) error {
+			_, err := db.Handoff(bound, tx, tenantID, ids, hashes, hashes, time.Now(), time.Now())
+			return err
+		}},
+		{"unhand", func(tx bun.Tx) error { return db.Unhand(bound, tx, tenantID, ids) }},
 		{"release", func(tx bun.Tx) error { return db.ReleaseClaims(bound, tx, tenantID, ids, hashes) }},
 		{"end", func(tx bun.Tx) error { _, err := db.EndPending(bound, tx, tenantID, ids, sent, time.Now()); return err }},
 	} {
@@ -99,6 +104,62 @@ func TestSendBatchesFindSurveysByKey(t *testing.T) {
 		all := strings.Join(lines, "\n")
 		if !strings.Contains(all, "Nested Loop") || !strings.Contains(all, "(id = v.id)") {
 			t.Errorf("%s does not look its surveys up by key:\n%s", st.name, all)
+		}
+	}
+}
+
+// TestHandoffRecordsOnlyOurClaims: a group's handoff records the surveys
+// still claimed with our token and not yet handed, and returns them; Unhand
+// in the same transaction takes one back before the commit.
+func TestHandoffRecordsOnlyOurClaims(t *testing.T) {
+	dsn, appDB := testenv.DB(t)
+	admin := testenv.Admin(t, dsn)
+	ctx := context.Background()
+	tenantID := newTenant(t, admin, "Handoff")
+	bound := db.WithTenant(ctx, tenantID)
+	// Ours twice, re-claimed by another worker, expired meanwhile, handed already.
+	rows := []struct {
+		id, status string
+		theirs     bool
+		handed     bool
+	}{{"csat_a", "pending", false, false}, {"csat_b", "pending", false, false}, {"csat_c", "pending", true, false},
+		{"csat_d", "expired", false, false}, {"csat_e", "pending", false, true}}
+	ids := make([]string, len(rows))
+	hashes := make([][]byte, len(rows))
+	for i, r := range rows {
+		ids[i], hashes[i] = r.id, secret.Hash("ours "+r.id)
+		stored := hashes[i]
+		if r.theirs {
+			stored = secret.Hash("theirs")
+		}
+		if _, err := admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for, token_hash, claimed_at, handed_at)
+			VALUES (?, ?, ?, 'x@example.com', ?, now(), now(), ?, now(), CASE WHEN ? THEN now() END)`,
+			tenantID, r.id, r.id, r.status, stored, r.handed).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	var recorded []string
+	err := appDB.RunInTx(bound, nil, func(_ context.Context, tx bun.Tx) (err error) {
+		if recorded, err = db.Handoff(bound, tx, tenantID, ids, hashes, hashes, at, at.Add(time.Hour)); err != nil {
+			return err
+		}
+		return db.Unhand(bound, tx, tenantID, []string{"csat_b"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(recorded, ",") != "csat_a,csat_b" && strings.Join(recorded, ",") != "csat_b,csat_a" {
+		t.Fatalf("recorded %v, want csat_a and csat_b", recorded)
+	}
+	for _, r := range rows {
+		sv, err := db.GetSurvey(ctx, admin, tenantID, r.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		handed := sv.HandedAt != nil && sv.HandedAt.Equal(at)
+		if want := r.id == "csat_a"; handed != want {
+			t.Errorf("%s: handed at %v, want ours: %v", r.id, sv.HandedAt, want)
 		}
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -73,8 +75,10 @@ type sendBatch struct {
 // moment:
 //
 //  1. a transaction claims the surveys (a token hash and a lease);
-//  2. per email, the handoff (handed_at) is committed after the SMTP
-//     server has the whole message and before its final "." releases it;
+//  2. per email, the handoff (handed_at) is recorded while the SMTP
+//     server holds the whole message, and committed right after the final
+//     "." releases it, before the server's answer is read; the emails of a
+//     group (HandoffGroup) are held together and share that transaction;
 //  3. a transaction marks the handed surveys sent.
 //
 // A crash before 2 commits: the server discards the unfinished message,
@@ -311,75 +315,127 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string, bef
 	return b, err
 }
 
-// deliver emails the claimed surveys in order, each with its handoff
-// committed just before the release. It stops at the first failure (an
-// SMTP outage would fail the rest too) and gives the unsent claims back. It
-// returns the own survey's error (the own survey goes first).
+// deliver emails the claimed surveys group after group (deliverGroup). It
+// stops after the first group with a failure (an SMTP outage would fail
+// the rest too) and gives the unsent claims back. It returns the own
+// survey's error (the own survey goes first).
 func (s *Service) deliver(ctx context.Context, tenantID string, b *sendBatch) error {
 	bound := db.WithTenant(ctx, tenantID)
 	b.stamps = s.newEmailStamps(b.tenant, b.cfg)
-	for i, c := range b.claims {
+	size := s.handoffGroup()
+	for i := 0; i < len(b.claims); i += size {
 		// Near the lease's end another worker may re-claim these, and a
 		// cancelled task (shutdown) should stop: leave them.
 		if i > 0 && (ctx.Err() != nil || s.now().After(b.at.Add(s.claimLease()*2/3))) {
 			s.release(ctx, tenantID, b.claims[i:])
 			return nil
 		}
-		if err := s.deliverOne(ctx, bound, b, c); err != nil {
-			s.release(ctx, tenantID, b.claims[i+1:])
-			if c == b.own {
-				return err
+		group := b.claims[i:min(i+size, len(b.claims))]
+		var ownErr error
+		failed := false
+		for j, err := range s.deliverGroup(ctx, bound, b, group) {
+			switch {
+			case err == nil:
+			case group[j] == b.own:
+				ownErr, failed = err, true
+			default:
+				failed = true
+				s.log().Warn("survey email failed; it is due again", "tenant_id", tenantID, "survey_id", group[j].sv.ID, "err", err)
 			}
-			s.log().Warn("survey email failed; it is due again", "tenant_id", tenantID, "survey_id", c.sv.ID, "err", err)
-			return nil
+		}
+		if failed {
+			s.release(ctx, tenantID, b.claims[i+len(group):])
+			return ownErr
 		}
 	}
 	return nil
 }
 
-// deliverOne renders and sends one claimed survey's email. On failure the
-// claim is given back, unless the email may have gone out.
-func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim) error {
-	unsub := NewToken(c.sv.TenantID)
-	msg, err := b.stamps.render(c.sv, c.token, unsub)
+// deliverGroup renders the emails of a group of claims and sends them at
+// once, one SMTP connection each, with one handoff transaction for all of
+// them (handoffGroup). It returns each claim's error; a failed claim is
+// given back, unless its email may have gone out.
+func (s *Service) deliverGroup(ctx, bound context.Context, b *sendBatch, group []*claim) []error {
+	errs := make([]error, len(group))
+	msgs := make([]mail.Message, len(group))
+	unsubs := make([][]byte, len(group))
+	var live []int
+	for j, c := range group {
+		unsub := NewToken(c.sv.TenantID)
+		msg, err := b.stamps.render(c.sv, c.token, unsub)
+		if err != nil {
+			s.release(ctx, c.sv.TenantID, []*claim{c})
+			errs[j] = err
+			continue
+		}
+		msgs[j], unsubs[j] = msg, secret.Hash(unsub)
+		live = append(live, j)
+	}
+	if len(live) == 0 {
+		return errs
+	}
+	done, err := s.takeSlots(ctx, len(live))
 	if err != nil {
-		s.release(ctx, c.sv.TenantID, []*claim{c})
-		return err
+		for _, j := range live {
+			errs[j] = s.settle(ctx, group[j], err)
+		}
+		return errs
 	}
-	// The handoff's transaction marks the survey handed while the server
-	// holds the message; it commits right after the final "." is written.
-	// A crash before the commit rolls it back (the message may have gone
-	// only if the crash fell between those two writes); after, the record
-	// stands and no one sends the survey again.
-	var tx bun.Tx
+	defer done()
+	g := newHandoffGroup(len(group))
+	var wg sync.WaitGroup
+	for _, j := range live {
+		wg.Go(func() {
+			errs[j] = s.Mailer.Send(ctx, msgs[j], g.member(j, group[j]))
+			g.done(j)
+		})
+	}
+	g.run(len(live), func(held []int) (bun.Tx, []bool, error) {
+		return s.holdGroup(bound, b, group, unsubs, held)
+	}, func(tx bun.Tx, undone []int) error {
+		ids := make([]string, len(undone))
+		for k, j := range undone {
+			ids[k] = group[j].sv.ID
+		}
+		return db.Unhand(s.handoffContext(bound), tx, b.tenant.ID, ids)
+	})
+	wg.Wait()
+	for _, j := range live {
+		errs[j] = s.settle(ctx, group[j], errs[j])
+	}
+	return errs
+}
+
+// holdGroup begins the handoff transaction of a group and records the
+// handoff of its held claims (db.Handoff); kept says, per held claim,
+// whether it is still ours.
+func (s *Service) holdGroup(bound context.Context, b *sendBatch, group []*claim, unsubs [][]byte, held []int) (bun.Tx, []bool, error) {
 	hctx := s.handoffContext(bound)
-	h := &mail.Handoff{
-		Hold: func() error {
-			var err error
-			if tx, err = s.DB.BeginTx(hctx, nil); err != nil {
-				return fmt.Errorf("begin handoff: %w", err)
-			}
-			now := s.now()
-			ok, err := db.Handoff(hctx, tx, c.sv.TenantID, c.sv.ID, c.hash, now, ExpiresAt(now, configOf(b.cfg)), secret.Hash(unsub))
-			if err == nil && !ok {
-				err = errClaimLost
-			}
-			if err != nil {
-				_ = tx.Rollback()
-				return err
-			}
-			return nil
-		},
-		Commit: func() error {
-			if err := tx.Commit(); err != nil {
-				return err
-			}
-			c.handed = true
-			return nil
-		},
-		Undo: func() { _ = tx.Rollback() },
+	tx, err := s.DB.BeginTx(hctx, nil)
+	if err != nil {
+		return tx, nil, fmt.Errorf("begin handoff: %w", err)
 	}
-	err = s.Mailer.Send(ctx, msg, h)
+	ids, hashes, unsubHashes := make([]string, len(held)), make([][]byte, len(held)), make([][]byte, len(held))
+	for k, j := range held {
+		ids[k], hashes[k], unsubHashes[k] = group[j].sv.ID, group[j].hash, unsubs[j]
+	}
+	now := s.now()
+	recorded, err := db.Handoff(hctx, tx, b.tenant.ID, ids, hashes, unsubHashes, now, ExpiresAt(now, configOf(b.cfg)))
+	if err != nil {
+		_ = tx.Rollback()
+		return tx, nil, err
+	}
+	kept := make([]bool, len(held))
+	for k, id := range ids {
+		kept[k] = slices.Contains(recorded, id)
+	}
+	return tx, kept, nil
+}
+
+// settle turns a claim's Send error into the claim's outcome: nil when its
+// email is out (or was abandoned because the claim is no longer ours), the
+// error otherwise. A refused email's claim is given back.
+func (s *Service) settle(ctx context.Context, c *claim, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -403,7 +459,7 @@ func (s *Service) deliverOne(ctx, bound context.Context, b *sendBatch, c *claim)
 
 var errClaimLost = errors.New("send claim lost")
 
-// handoffContext is the context of an email's handoff transaction: its
+// handoffContext is the context of a handoff group's transaction: its
 // commit is asynchronous with AsyncHandoff. Losing that commit to a
 // Postgres crash leaves the survey claimed and not handed, as if the worker
 // had died between the final "." and the COMMIT: the email may be repeated

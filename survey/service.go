@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/csat/csat/db"
 	"github.com/csat/csat/errs"
@@ -38,15 +39,25 @@ type Service struct {
 	// ClaimLease bounds how long a dead worker's send claims hold
 	// surveys back (DefaultClaimLease when zero).
 	ClaimLease time.Duration
-	// AsyncHandoff lets each email's handoff commit without waiting for
-	// its WAL flush (SEND_ASYNC_HANDOFF): the wave's one commit per email
-	// then costs no disk flush (about 10 % faster), and a Postgres crash in
-	// the flush window (at most 600 ms by default) can repeat the emails
+	// AsyncHandoff lets each handoff group's commit go without waiting
+	// for its WAL flush (SEND_ASYNC_HANDOFF): a Postgres crash in the
+	// flush window (at most 600 ms by default) can then repeat the emails
 	// handed over in it, never lose one (see Send). Off by default.
 	AsyncHandoff bool
+	// HandoffGroup is how many emails of a batch go out together, with
+	// one handoff transaction (SEND_HANDOFF_GROUP; DefaultHandoffGroup
+	// when zero; 1 records each email's handoff alone).
+	HandoffGroup int
+	// MaxInFlight caps the emails this process has on their way to the
+	// SMTP server at once, one connection each (WORKER_CONCURRENCY; no cap
+	// when zero): the handoff groups of concurrent sends take turns
+	// rather than open more connections than a relay allows.
+	MaxInFlight int
 
-	sends sync.WaitGroup // Send calls in progress (WaitSends)
-	folds foldQueue      // tenants whose analytics deltas wait (RunFolds)
+	inFlight     *semaphore.Weighted
+	inFlightOnce sync.Once
+	sends        sync.WaitGroup // Send calls in progress (WaitSends)
+	folds        foldQueue      // tenants whose analytics deltas wait (RunFolds)
 }
 
 func (s *Service) now() time.Time {
