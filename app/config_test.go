@@ -15,7 +15,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		c.HTTPAddr != ":8080" || c.PublicBaseURL != "http://localhost:8080" || c.SMTPURL != "" ||
 		c.ReconcileInterval != time.Minute || !c.AutoMigrate || c.Role != RoleAll || c.ShutdownTimeout != 25*time.Second ||
 		c.ReadHeaderTimeout != 10*time.Second || c.AnalyticsFoldInterval != 250*time.Millisecond || c.SendAsyncHandoff ||
-		c.SendHandoffGroup != 8 {
+		c.SendHandoffGroup != 1 {
 		t.Fatalf("defaults: %+v", c)
 	}
 }

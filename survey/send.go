@@ -382,24 +382,29 @@ func (s *Service) deliverGroup(ctx, bound context.Context, b *sendBatch, group [
 		return errs
 	}
 	defer done()
-	g := newHandoffGroup(len(group))
-	var wg sync.WaitGroup
-	for _, j := range live {
-		wg.Go(func() {
-			errs[j] = s.Mailer.Send(ctx, msgs[j], g.member(j, group[j]))
-			g.done(j)
-		})
-	}
-	g.run(len(live), func(held []int) (bun.Tx, []bool, error) {
-		return s.holdGroup(bound, b, group, unsubs, held)
-	}, func(tx bun.Tx, undone []int) error {
-		ids := make([]string, len(undone))
-		for k, j := range undone {
-			ids[k] = group[j].sv.ID
+	hold := func(held []int) (bun.Tx, []bool, error) { return s.holdGroup(bound, b, group, unsubs, held) }
+	if len(live) == 1 {
+		// Alone: no one to wait for, so no goroutine and no coordinator.
+		j := live[0]
+		errs[j] = s.Mailer.Send(ctx, msgs[j], soloHandoff(j, group[j], hold))
+	} else {
+		g := newHandoffGroup(len(group))
+		var wg sync.WaitGroup
+		for _, j := range live {
+			wg.Go(func() {
+				errs[j] = s.Mailer.Send(ctx, msgs[j], g.member(j, group[j]))
+				g.done(j)
+			})
 		}
-		return db.Unhand(s.handoffContext(bound), tx, b.tenant.ID, ids)
-	})
-	wg.Wait()
+		g.run(len(live), hold, func(tx bun.Tx, undone []int) error {
+			ids := make([]string, len(undone))
+			for k, j := range undone {
+				ids[k] = group[j].sv.ID
+			}
+			return db.Unhand(s.handoffContext(bound), tx, b.tenant.ID, ids)
+		})
+		wg.Wait()
+	}
 	for _, j := range live {
 		errs[j] = s.settle(ctx, group[j], errs[j])
 	}
