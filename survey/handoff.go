@@ -21,7 +21,9 @@ import (
 // so grouping is the operator's choice (SEND_HANDOFF_GROUP).
 const DefaultHandoffGroup = 1
 
-func (s *Service) handoffGroup() int {
+// groupSize is the handoff group's size: HandoffGroup, never more than the
+// emails a process may have in flight.
+func (s *Service) groupSize() int {
 	n := s.HandoffGroup
 	if n <= 0 {
 		n = DefaultHandoffGroup

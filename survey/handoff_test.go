@@ -38,7 +38,7 @@ func TestHandoffGroupSize(t *testing.T) {
 		{16, 4, 4},
 	} {
 		s := &Service{HandoffGroup: c.group, MaxInFlight: c.inFlight}
-		if got := s.handoffGroup(); got != c.want {
+		if got := s.groupSize(); got != c.want {
 			t.Errorf("group %d, in flight %d: %d, want %d", c.group, c.inFlight, got, c.want)
 		}
 	}

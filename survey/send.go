@@ -322,7 +322,7 @@ func (s *Service) claimBatch(ctx context.Context, tenantID, surveyID string, bef
 func (s *Service) deliver(ctx context.Context, tenantID string, b *sendBatch) error {
 	bound := db.WithTenant(ctx, tenantID)
 	b.stamps = s.newEmailStamps(b.tenant, b.cfg)
-	size := s.handoffGroup()
+	size := s.groupSize()
 	for i := 0; i < len(b.claims); i += size {
 		// Near the lease's end another worker may re-claim these, and a
 		// cancelled task (shutdown) should stop: leave them.
