@@ -84,21 +84,6 @@ func Handoff(ctx context.Context, tx bun.Tx, tenantID string, ids []string, toke
 	return out, nil
 }
 
-// Unhand takes back, in the caller's transaction, the handoffs of these
-// surveys, whose emails were not released after all (the connection broke
-// before their final "."), so that committing the others' does not mark
-// them.
-func Unhand(ctx context.Context, tx bun.Tx, tenantID string, ids []string) error {
-	_, err := tx.NewRaw(`UPDATE surveys AS s SET handed_at = NULL
-		FROM unnest(?::text[], ?::text[]) AS v (id, was)
-		WHERE s.tenant_id = ? AND s.id = v.id AND s.status = v.was`,
-		pgdialect.Array(ids), pendingFor(ids), tenantID).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("take back handoffs: %w", err)
-	}
-	return nil
-}
-
 // ReleaseClaims drops the send claims (and handoffs) of these surveys,
 // which are still pending with the token hash at the same index: their
 // email was refused or never released, so the survey is due again. The

@@ -42,7 +42,7 @@ func (l *queryLog) lastUpdate() string {
 }
 
 // TestSendBatchesFindSurveysByKey: the send's batch updates (claim,
-// handoff, unhand, release, end) find their 50 surveys by primary key whatever the statistics say. A
+// handoff, release, end) find their 50 surveys by primary key whatever the statistics say. A
 // wave's tenant is all pending while the table's statistics, with millions
 // of rows of other tenants and statuses, put its pending surveys at a
 // handful (tenant and status taken as independent): joined with the ids,
@@ -88,7 +88,6 @@ func TestSendBatchesFindSurveysByKey(t *testing.T) {
 			_, err := db.Handoff(bound, tx, tenantID, ids, hashes, hashes, time.Now(), time.Now())
 			return err
 		}},
-		{"unhand", func(tx bun.Tx) error { return db.Unhand(bound, tx, tenantID, ids) }},
 		{"release", func(tx bun.Tx) error { return db.ReleaseClaims(bound, tx, tenantID, ids, hashes) }},
 		{"end", func(tx bun.Tx) error { _, err := db.EndPending(bound, tx, tenantID, ids, sent, time.Now()); return err }},
 	} {
@@ -109,8 +108,9 @@ func TestSendBatchesFindSurveysByKey(t *testing.T) {
 }
 
 // TestHandoffRecordsOnlyOurClaims: a group's handoff records the surveys
-// still claimed with our token and not yet handed, and returns them; Unhand
-// in the same transaction takes one back before the commit.
+// still claimed with our token and not yet handed, and returns them;
+// ReleaseClaims in the same transaction takes one back before the commit
+// (a group member whose final "." was not written).
 func TestHandoffRecordsOnlyOurClaims(t *testing.T) {
 	dsn, appDB := testenv.DB(t)
 	admin := testenv.Admin(t, dsn)
@@ -144,7 +144,7 @@ func TestHandoffRecordsOnlyOurClaims(t *testing.T) {
 		if recorded, err = db.Handoff(bound, tx, tenantID, ids, hashes, hashes, at, at.Add(time.Hour)); err != nil {
 			return err
 		}
-		return db.Unhand(bound, tx, tenantID, []string{"csat_b"})
+		return db.ReleaseClaims(bound, tx, tenantID, []string{"csat_b"}, [][]byte{secret.Hash("ours csat_b")})
 	})
 	if err != nil {
 		t.Fatal(err)

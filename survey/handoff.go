@@ -55,8 +55,8 @@ func (s *Service) takeSlots(ctx context.Context, n int) (func(), error) {
 //     handoffs, and each is released or, if its claim is no longer ours,
 //     abandoned;
 //  2. every released member has written its final "." (Commit) or failed
-//     to (Undo); then the undone members' handoffs are taken back and the
-//     transaction commits, and the written members learn its outcome.
+//     to (Undo); then the undone members' claims (and handoffs) are given
+//     back and the transaction commits, and the written members learn its outcome.
 //
 // Each email's record still commits after its "." and before its server's
 // answer is read (see mail.Handoff and Service.Send), so a crash never
@@ -143,10 +143,10 @@ func (g *handoffGroup) done(j int) { g.events <- groupEvent{j, eventDone} }
 
 // run coordinates the n members sending: hold begins the transaction and
 // records the handoffs of the held members (kept: whose claims are still
-// ours); unhand takes back those of the members that could not release
-// their message. It returns once every member has its answers; members
+// ours); release gives back the claims, handoffs included, of the members
+// that could not release their message. It returns once every member has its answers; members
 // may still be reading their server's answer.
-func (g *handoffGroup) run(n int, hold func(held []int) (bun.Tx, []bool, error), unhand func(tx bun.Tx, undone []int) error) {
+func (g *handoffGroup) run(n int, hold func(held []int) (bun.Tx, []bool, error), release func(tx bun.Tx, undone []int) error) {
 	// 1: each member holds its message or has failed before (a held
 	// member waits for its answer, so its Send cannot return yet).
 	var held []int
@@ -189,7 +189,7 @@ func (g *handoffGroup) run(n int, hold func(held []int) (bun.Tx, []bool, error),
 		}
 	}
 	if len(undone) > 0 {
-		err = unhand(tx, undone)
+		err = release(tx, undone)
 	}
 	if err == nil {
 		err = tx.Commit()

@@ -397,11 +397,11 @@ func (s *Service) deliverGroup(ctx, bound context.Context, b *sendBatch, group [
 			})
 		}
 		g.run(len(live), hold, func(tx bun.Tx, undone []int) error {
-			ids := make([]string, len(undone))
+			ids, hashes := make([]string, len(undone)), make([][]byte, len(undone))
 			for k, j := range undone {
-				ids[k] = group[j].sv.ID
+				ids[k], hashes[k] = group[j].sv.ID, group[j].hash
 			}
-			return db.Unhand(s.handoffContext(bound), tx, b.tenant.ID, ids)
+			return db.ReleaseClaims(s.handoffContext(bound), tx, b.tenant.ID, ids, hashes)
 		})
 		wg.Wait()
 	}
