@@ -224,7 +224,8 @@ func TestScannerRule(t *testing.T) {
 		t.Fatalf("scanner clicks not cleared: status %s rating %v flagged %v", got.Status, got.Rating, got.Flagged)
 	}
 	// Once the window has passed, a click records normally.
-	if _, err := s.Admin.NewRaw("UPDATE survey_clicks SET clicked_at = clicked_at - interval '31 seconds' WHERE survey_id = ?", id).Exec(context.Background()); err != nil {
+	if _, err := s.Admin.NewRaw(`UPDATE surveys SET last_clicks = ARRAY(
+		SELECT t - interval '31 seconds' FROM unnest(last_clicks) WITH ORDINALITY AS c (t, i) ORDER BY i) WHERE id = ?`, id).Exec(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s.Do(t, "GET", rate[4], "", nil)

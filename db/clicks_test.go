@@ -2,93 +2,141 @@ package db_test
 
 import (
 	"context"
-	"errors"
+	"os"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 
 	"github.com/csat/csat/db"
-	"github.com/csat/csat/errs"
 	"github.com/csat/csat/secret"
 )
 
-// TestRecordClickCounts: the click is stored and counted in the same
-// statement: distinct ratings inside the window, this one included, a
-// repeat of a stored click counted once.
-func TestRecordClickCounts(t *testing.T) {
-	f := seedTwoTenants(t) // A's survey holds one click: rating 5 at about now
-	now := time.Now().UTC()
-	win := now.Add(-time.Minute)
-	sec := func(n int) time.Time { return now.Add(time.Duration(n) * time.Second) }
-	for _, c := range []struct {
-		rating int
-		at     time.Time
-		since  time.Time
-		want   int
-	}{
-		{4, sec(1), win, 2},
-		{4, sec(2), win, 2},    // a re-click with the same rating
-		{3, sec(3), win, 3},    // a third rating
-		{3, sec(3), win, 3},    // the very same click again (ON CONFLICT)
-		{1, sec(4), sec(3), 2}, // only clicks since 3 s: the 3 and this 1
-	} {
-		n, err := db.RecordClick(f.ctxA, f.app, f.A, f.SurveyA.ID, c.rating, c.at, c.since)
+// TestLastClicksStored: a survey's last clicks are stored by the answer's
+// locked update and read back by the locked read of its token, to the
+// microsecond; a survey never clicked has none (NULL).
+func TestLastClicksStored(t *testing.T) {
+	f := seedTwoTenants(t) // A's survey was clicked once: rating 5
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	epoch := time.Unix(0, 0).UTC()
+	want := []time.Time{epoch, now.Add(-time.Second), epoch, now, f.SurveyA.LastClicks[4]}
+	err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+		sv, err := db.GetSurveyByToken(ctx, tx, f.A, secret.Hash("a"), true)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if n != c.want {
-			t.Fatalf("rating %d at +%s since %s: %d distinct, want %d", c.rating, c.at.Sub(now), c.since.Sub(now), n, c.want)
+		if !sameTimes(sv.LastClicks, f.SurveyA.LastClicks) {
+			t.Errorf("seeded clicks read back as %v, want %v", sv.LastClicks, f.SurveyA.LastClicks)
 		}
+		sv.LastClicks = want
+		return db.UpdateLockedSurvey(ctx, tx, sv, sv.Status, "last_clicks")
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := count(t, f.ctxA, f.app, "survey_clicks"); n != 5 {
-		t.Fatalf("A has %d clicks stored, want 5", n)
+	got, err := db.GetSurveyByToken(f.ctxA, f.app, f.A, secret.Hash("a"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameTimes(got.LastClicks, want) {
+		t.Fatalf("last clicks %v, want %v", got.LastClicks, want)
+	}
+
+	fresh := f.SurveyB
+	fresh.ID, fresh.ConversationID, fresh.TokenHash, fresh.LastClicks = secret.ID("csat_"), "conv-fresh", nil, nil
+	if _, err := db.InsertSurvey(f.ctxB, f.app, &fresh); err != nil {
+		t.Fatal(err)
+	}
+	var null bool
+	if err := f.admin.NewRaw("SELECT last_clicks IS NULL FROM surveys WHERE id = ?", fresh.ID).Scan(f.unboundCtx, &null); err != nil {
+		t.Fatal(err)
+	}
+	if !null {
+		t.Fatal("a survey never clicked stored last clicks")
 	}
 }
 
-// TestLockSurveyForClick: one round trip locks the survey behind a token,
-// stores the click and counts the distinct ratings in the window, this one
-// included, as RecordClick does; another tenant's token, or an unknown one,
-// is not found and stores nothing.
-func TestLockSurveyForClick(t *testing.T) {
-	f := seedTwoTenants(t) // A's survey holds one click: rating 5 at about now
-	now := time.Now().UTC()
-	win := now.Add(-time.Minute)
-	sec := func(n int) time.Time { return now.Add(time.Duration(n) * time.Second) }
+// TestLastClicksMigration: the migration that replaced the click log keeps
+// each survey's last click of each rating, and its down migration gives
+// them back as a log.
+func TestLastClicksMigration(t *testing.T) {
+	f := seedTwoTenants(t) // each survey was clicked once: rating 5
+	const name = "migrations/20260115000001_last_clicks"
+	ctx := f.unboundCtx
+	run := func(dir string) {
+		t.Helper()
+		sql, err := os.ReadFile(name + "." + dir + ".sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.admin.ExecContext(ctx, string(sql)); err != nil {
+			t.Fatalf("%s migration: %v", dir, err)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	epoch := time.Unix(0, 0).UTC()
+	t2 := now.Add(-time.Hour)
+	if _, err := f.admin.NewRaw("UPDATE surveys SET last_clicks = ? WHERE id = ?",
+		pgdialect.Array([]time.Time{epoch, t2, epoch, epoch, now}), f.SurveyA.ID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	run("down")
+	type click struct {
+		SurveyID  string    `bun:"survey_id"`
+		ClickedAt time.Time `bun:"clicked_at"`
+		Rating    int       `bun:"rating"`
+	}
+	var log []click
+	if err := f.admin.NewRaw("SELECT survey_id, clicked_at, rating FROM survey_clicks WHERE tenant_id = ? ORDER BY rating", f.A).Scan(ctx, &log); err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 2 || log[0].Rating != 2 || !log[0].ClickedAt.Equal(t2) || log[1].Rating != 5 || !log[1].ClickedAt.Equal(now) {
+		t.Fatalf("down migration's log of A: %+v, want rating 2 at %s and 5 at %s", log, t2, now)
+	}
+	// Older clicks, and a later one, of ratings A has; B's first of rating 1.
 	for _, c := range []struct {
-		name    string
-		hash    []byte
-		rating  int
-		at      time.Time
-		since   time.Time
-		want    int
-		wantErr error
+		tenant, survey string
+		at             time.Time
+		rating         int
 	}{
-		{"second-rating", secret.Hash("a"), 4, sec(1), win, 2, nil},
-		{"same-rating-again", secret.Hash("a"), 4, sec(2), win, 2, nil},
-		{"third-rating", secret.Hash("a"), 3, sec(3), win, 3, nil},
-		{"same-click-again", secret.Hash("a"), 3, sec(3), win, 3, nil}, // ON CONFLICT
-		{"window", secret.Hash("a"), 1, sec(4), sec(3), 2, nil},        // only the 3 and this 1
-		{"other-tenants-token", secret.Hash("b"), 2, sec(5), win, 0, errs.ErrNotFound},
-		{"unknown-token", secret.Hash("nope"), 2, sec(6), win, 0, errs.ErrNotFound},
+		{f.A, f.SurveyA.ID, t2.Add(-time.Minute), 2},
+		{f.A, f.SurveyA.ID, t2.Add(time.Second), 2},
+		{f.A, f.SurveyA.ID, now.Add(-time.Minute), 1},
+		{f.B, f.SurveyB.ID, now, 1},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
-				sv, n, err := db.LockSurveyForClick(ctx, tx, f.A, c.hash, c.rating, c.at, c.since)
-				if err != nil {
-					return err
-				}
-				if sv.ID != f.SurveyA.ID || n != c.want {
-					t.Errorf("survey %s, %d distinct; want %s, %d", sv.ID, n, f.SurveyA.ID, c.want)
-				}
-				return nil
-			})
-			if !errors.Is(err, c.wantErr) || (err != nil) != (c.wantErr != nil) {
-				t.Fatalf("err = %v, want %v", err, c.wantErr)
-			}
-		})
+		if _, err := f.admin.NewRaw("INSERT INTO survey_clicks VALUES (?, ?, ?, ?)", c.tenant, c.survey, c.at, c.rating).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if n := count(t, f.unboundCtx, f.admin, "survey_clicks"); n != 2+4 { // the seeded two, four new (one repeated)
-		t.Fatalf("%d clicks stored, want 6", n)
+
+	run("up")
+	for _, c := range []struct {
+		id   string
+		want []time.Time
+	}{
+		{f.SurveyA.ID, []time.Time{now.Add(-time.Minute), t2.Add(time.Second), epoch, epoch, now}},
+		{f.SurveyB.ID, []time.Time{now, epoch, epoch, epoch, f.SurveyB.LastClicks[4]}},
+	} {
+		var got []time.Time
+		if err := f.admin.NewRaw("SELECT last_clicks FROM surveys WHERE id = ?", c.id).Scan(ctx, pgdialect.Array(&got)); err != nil {
+			t.Fatal(err)
+		}
+		if !sameTimes(got, c.want) {
+			t.Errorf("survey %s: last clicks %v, want %v", c.id, got, c.want)
+		}
 	}
+	var exists bool
+	if err := f.admin.NewRaw("SELECT to_regclass('survey_clicks') IS NOT NULL").Scan(ctx, &exists); err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		t.Error("the click log is still there")
+	}
+}
+
+func sameTimes(a, b []time.Time) bool {
+	return slices.EqualFunc(a, b, func(x, y time.Time) bool { return x.Equal(y) })
 }

@@ -79,8 +79,12 @@ type Survey struct {
 	HandedAt       *time.Time `bun:"handed_at"`  // its email was handed to SMTP
 	ExpiresAt      *time.Time `bun:"expires_at"`
 	RespondedAt    *time.Time `bun:"responded_at"`
-	CreatedAt      time.Time  `bun:"created_at,notnull"`
-	UpdatedAt      time.Time  `bun:"updated_at,notnull"`
+	// LastClicks is when each rating (1 first) was last clicked in the
+	// email, the Unix epoch for one never clicked; nil before the first
+	// click. The scanner rule reads it (survey.RecordClick).
+	LastClicks []time.Time `bun:"last_clicks,array"`
+	CreatedAt  time.Time   `bun:"created_at,notnull"`
+	UpdatedAt  time.Time   `bun:"updated_at,notnull"`
 }
 
 // Unsubscribe is a contact's opt-out from one tenant's surveys.

@@ -117,7 +117,7 @@ type twoTenants struct {
 	tenantTables []string
 }
 
-// seedTwoTenants stores a tenant, config, key, survey and click for A and B
+// seedTwoTenants stores a tenant, config, key and survey (clicked once) for A and B
 // through the superuser connection.
 func seedTwoTenants(t *testing.T) *twoTenants {
 	t.Helper()
@@ -125,8 +125,8 @@ func seedTwoTenants(t *testing.T) *twoTenants {
 	admin := testenv.Admin(t, dsn)
 	ctx := context.Background()
 	f := &twoTenants{admin: admin, app: app, unboundCtx: ctx,
-		tenantTables: []string{"api_keys", "csat_configs", "surveys", "survey_clicks", "survey_stats_hourly", "survey_stat_deltas", "survey_stat_folds"}}
-	now := time.Now().UTC()
+		tenantTables: []string{"api_keys", "csat_configs", "surveys", "survey_stats_hourly", "survey_stat_deltas", "survey_stat_folds"}}
+	now := time.Now().UTC().Truncate(time.Microsecond) // as stored
 	seed := func(name string) (string, db.Survey, []byte) {
 		tenantID := newTenant(t, admin, name)
 		hash := secret.Hash(secret.Token(24))
@@ -134,13 +134,12 @@ func seedTwoTenants(t *testing.T) *twoTenants {
 			KeyHash: hash, Scopes: []string{"csat:read"}}); err != nil {
 			t.Fatal(err)
 		}
+		epoch := time.Unix(0, 0).UTC()
 		sv := db.Survey{TenantID: tenantID, ID: secret.ID("csat_"), ConversationID: "conv-" + name,
 			ContactEmail: name + "@example.com", Status: db.StatusSent, ResolvedAt: now, ScheduledFor: now,
-			SentAt: &now, TokenHash: secret.Hash(name), CreatedAt: now, UpdatedAt: now}
+			SentAt: &now, TokenHash: secret.Hash(name), CreatedAt: now, UpdatedAt: now,
+			LastClicks: []time.Time{epoch, epoch, epoch, epoch, now}} // one click: rating 5
 		if _, err := db.InsertSurvey(ctx, admin, &sv); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.RecordClick(ctx, admin, tenantID, sv.ID, 5, now, now.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		// The sent survey is folded into the rollups; its rating waits in
@@ -204,11 +203,15 @@ func TestForgottenTenantFilterReturnsNothing(t *testing.T) {
 	if n, _ := res.RowsAffected(); n != 0 {
 		t.Errorf("A updated %d of B's surveys", n)
 	}
-	if _, err := f.app.NewRaw("DELETE FROM survey_clicks").Exec(f.ctxA); err != nil {
+	var deltasB int
+	if err := f.admin.NewRaw("SELECT count(*) FROM survey_stat_deltas WHERE tenant_id = ?", f.B).Scan(f.unboundCtx, &deltasB); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, f.unboundCtx, f.admin, "survey_clicks"); n != 1 {
-		t.Errorf("after A deleted all it sees, %d clicks remain, want B's 1", n)
+	if _, err := f.app.NewRaw("DELETE FROM survey_stat_deltas").Exec(f.ctxA); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, f.unboundCtx, f.admin, "survey_stat_deltas"); deltasB == 0 || n != deltasB {
+		t.Errorf("after A deleted all it sees, %d deltas remain, want B's %d", n, deltasB)
 	}
 	// Writing a row for B while bound to A violates the policy.
 	sv := f.SurveyB

@@ -171,12 +171,10 @@ func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []
 }
 
 // tokenRow is a survey read by its token, with what the read may add: the
-// tenant's webhook targets (lockByToken) and the count of its recent click
-// ratings (LockSurveyForClick).
+// tenant's webhook targets (lockByToken).
 type tokenRow struct {
 	Survey  `bun:",extend"`
 	Targets []byte `bun:"webhook_targets,scanonly"`
-	Ratings int    `bun:"click_ratings,scanonly"`
 }
 
 // lockByToken is the read of the survey behind a token locked FOR UPDATE,
@@ -189,42 +187,6 @@ func lockByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []byte,
 		return q, func() error { return nil }
 	}
 	return addTargetsColumn(q, "s.tenant_id"), func() error { return targets.fill(tenantID, row.Targets) }
-}
-
-// LockSurveyForClick is GetSurveyByToken locking FOR UPDATE (the webhook
-// targets included) for a one-click rating: it also stores the click and
-// counts the different ratings the survey received since the given time,
-// this one included, in the same round trip: one message of two
-// statements, where a lock, a click and a read were two round trips.
-//
-// The order is what makes the count right. In READ COMMITTED each statement
-// takes its own snapshot when it starts, and a statement's snapshot
-// predates any lock wait inside it: counting in the statement that waits
-// for the survey's lock would miss the clicks of the transaction it waited
-// for, and concurrent scanner clicks would escape the rule. So the first
-// statement takes the lock (and stores the click, which needs no snapshot:
-// ON CONFLICT DO NOTHING); the second starts after it, holding the lock,
-// and its snapshot sees every click committed before, and this one.
-func LockSurveyForClick(ctx context.Context, tx bun.Tx, tenantID string, hash []byte, rating int, at, since time.Time) (*Survey, int, error) {
-	lockAndClick := tx.NewRaw(`WITH l AS (
-			SELECT s.tenant_id, s.id FROM surveys AS s WHERE s.tenant_id = ? AND s.token_hash = ? FOR UPDATE OF s)
-		INSERT INTO survey_clicks (tenant_id, survey_id, clicked_at, rating)
-		SELECT l.tenant_id, l.id, ?, ? FROM l ON CONFLICT DO NOTHING`, tenantID, hash, at, rating)
-	// FOR UPDATE again: the lock is already ours, and the row read is the
-	// row locked.
-	var row tokenRow
-	read, filled := lockByToken(ctx, tx, tenantID, hash, &row)
-	read = read.ColumnExpr(`(SELECT count(DISTINCT c.rating) FROM survey_clicks AS c
-			WHERE c.tenant_id = s.tenant_id AND c.survey_id = s.id AND c.clicked_at >= ?) AS click_ratings`, since)
-	// The driver runs a message's statements in order and returns the
-	// rows of the one that has any.
-	if err := tx.NewRaw("?; ?", lockAndClick, read).Scan(ctx, &row); err != nil {
-		return nil, 0, fmt.Errorf("lock survey and record click: %w", mapErr(err))
-	}
-	if err := filled(); err != nil {
-		return nil, 0, err
-	}
-	return &row.Survey, row.Ratings, nil
 }
 
 // LockSurvey loads a survey and locks its row, skipping it (ErrNotFound)
@@ -363,27 +325,6 @@ func DuePending(ctx context.Context, idb bun.IDB, tenantID string, before time.T
 		return nil, fmt.Errorf("list due surveys: %w", err)
 	}
 	return out, nil
-}
-
-// RecordClick stores a one-click rating and returns how many different
-// ratings the survey received since the given time, this one included, in
-// one statement. The count reads the statement's snapshot, which does not
-// hold the row it inserts, so that row is added to it; a click already
-// stored (ON CONFLICT) is in the snapshot: callers hold the survey's row
-// lock, so no other click of the survey is in flight.
-func RecordClick(ctx context.Context, idb bun.IDB, tenantID, surveyID string, rating int, at, since time.Time) (int, error) {
-	var n int
-	err := idb.NewRaw(`WITH ins AS (
-			INSERT INTO survey_clicks (tenant_id, survey_id, clicked_at, rating)
-			VALUES (?0, ?1, ?2, ?3) ON CONFLICT DO NOTHING RETURNING rating)
-		SELECT count(DISTINCT rating) FROM (
-			SELECT rating FROM survey_clicks WHERE tenant_id = ?0 AND survey_id = ?1 AND clicked_at >= ?4
-			UNION ALL
-			SELECT rating FROM ins WHERE ?2::timestamptz >= ?4::timestamptz) AS c`, tenantID, surveyID, at, rating, since).Scan(ctx, &n)
-	if err != nil {
-		return 0, fmt.Errorf("record click: %w", err)
-	}
-	return n, nil
 }
 
 // ListSurveysBefore returns up to limit of the tenant's surveys matching f

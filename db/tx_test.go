@@ -368,7 +368,7 @@ func TestDeferredWriteRolledBack(t *testing.T) {
 // TestUpdateLockedSurvey: the update rides with the COMMIT and is stored;
 // when the row's status is not the one the caller read it with, the
 // transaction fails with ErrLockedRowChanged and nothing of it (here a
-// click written before) is committed.
+// row written before) is committed.
 func TestUpdateLockedSurvey(t *testing.T) {
 	for _, tc := range []struct {
 		name, from string
@@ -379,7 +379,7 @@ func TestUpdateLockedSurvey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := seedTwoTenants(t)
-			clicks := count(t, f.unboundCtx, f.admin, "survey_clicks")
+			unsubs := count(t, f.unboundCtx, f.admin, "csat_unsubscribes")
 			var pid int
 			err := f.app.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
 				if err := tx.NewRaw("SELECT pg_backend_pid()").Scan(ctx, &pid); err != nil {
@@ -390,7 +390,7 @@ func TestUpdateLockedSurvey(t *testing.T) {
 					return err
 				}
 				now := time.Now().UTC()
-				if _, err := db.RecordClick(ctx, tx, f.A, sv.ID, 2, now, now.Add(-time.Minute)); err != nil {
+				if _, err := tx.NewInsert().Model(&db.Unsubscribe{TenantID: f.A, Email: "a@example.com", SurveyID: sv.ID}).Exec(ctx); err != nil {
 					return err
 				}
 				rating := 2
@@ -407,15 +407,15 @@ func TestUpdateLockedSurvey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantStatus, wantClicks := db.StatusCompleted, clicks+1
+			wantStatus, wantUnsubs := db.StatusCompleted, unsubs+1
 			if tc.wantErr != nil {
-				wantStatus, wantClicks = db.StatusSent, clicks
+				wantStatus, wantUnsubs = db.StatusSent, unsubs
 			}
 			if got.Status != wantStatus {
 				t.Errorf("status %q, want %q", got.Status, wantStatus)
 			}
-			if n := count(t, f.unboundCtx, f.admin, "survey_clicks"); n != wantClicks {
-				t.Errorf("%d clicks, want %d", n, wantClicks)
+			if n := count(t, f.unboundCtx, f.admin, "csat_unsubscribes"); n != wantUnsubs {
+				t.Errorf("%d opt-outs, want %d", n, wantUnsubs)
 			}
 		})
 	}

@@ -25,6 +25,36 @@ const (
 	MaxFutureRes = time.Hour
 )
 
+// neverClicked marks a rating never clicked in Survey.LastClicks.
+var neverClicked = time.Unix(0, 0).UTC()
+
+// RecordClick records a one-click rating at the given time in a survey's
+// last clicks (db.Survey.LastClicks) and returns them with how many
+// different ratings were clicked within ScannerWin up to it, this one
+// included: the scanner rule's count. The different ratings clicked since
+// a moment are those whose last click is at or after it, so five times
+// answer what a log of every click would. A click stamped earlier than one
+// already kept (another process's clock) keeps the later time.
+func RecordClick(last []time.Time, rating int, at time.Time) ([]time.Time, int) {
+	out := make([]time.Time, 5)
+	for i := range out {
+		out[i] = neverClicked
+		if i < len(last) {
+			out[i] = last[i]
+		}
+	}
+	if at.After(out[rating-1]) {
+		out[rating-1] = at.UTC()
+	}
+	since, n := at.Add(-ScannerWin), 0
+	for _, t := range out {
+		if !t.Before(since) {
+			n++
+		}
+	}
+	return out, n
+}
+
 // Config is a tenant's CSAT configuration.
 type Config struct {
 	Enabled          bool

@@ -2,6 +2,7 @@ package survey
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,5 +202,45 @@ func TestParseToken(t *testing.T) {
 		if _, _, err := parseToken(bad); errs.CodeOf(err) != errs.NotFound {
 			t.Errorf("parseToken(%q) = %v, want not found", bad, err)
 		}
+	}
+}
+
+// TestRecordClick: the scanner rule's count is the different ratings
+// clicked within ScannerWin up to the click, this one included.
+func TestRecordClick(t *testing.T) {
+	now := time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	never := time.Unix(0, 0).UTC()
+	for _, c := range []struct {
+		name   string
+		last   []time.Time
+		rating int
+		at     time.Time
+		want   []time.Time
+		n      int
+	}{
+		{"first click", nil, 4, now, []time.Time{never, never, never, now, never}, 1},
+		{"same rating again", []time.Time{never, never, never, ago(time.Second), never}, 4, now, []time.Time{never, never, never, now, never}, 1},
+		{"second rating", []time.Time{never, never, never, ago(time.Second), never}, 2, now, []time.Time{never, now, never, ago(time.Second), never}, 2},
+		{"third rating", []time.Time{ago(20 * time.Second), never, never, ago(time.Second), never}, 5, now,
+			[]time.Time{ago(20 * time.Second), never, never, ago(time.Second), now}, 3},
+		{"a click just inside the window counts", []time.Time{ago(ScannerWin), ago(time.Second), never, never, never}, 3, now,
+			[]time.Time{ago(ScannerWin), ago(time.Second), now, never, never}, 3},
+		{"older clicks do not", []time.Time{ago(ScannerWin + time.Microsecond), ago(time.Hour), never, ago(time.Second), never}, 3, now,
+			[]time.Time{ago(ScannerWin + time.Microsecond), ago(time.Hour), now, ago(time.Second), never}, 2},
+		{"a click stamped before the kept one keeps the later time", []time.Time{never, never, now, never, never}, 3, ago(time.Second),
+			[]time.Time{never, never, now, never, never}, 1},
+		{"five ratings", []time.Time{now, now, now, now, never}, 5, now, []time.Time{now, now, now, now, now}, 5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := slices.Clone(c.last)
+			got, n := RecordClick(c.last, c.rating, c.at)
+			if n != c.n || !slices.EqualFunc(got, c.want, time.Time.Equal) {
+				t.Fatalf("RecordClick = %v, %d; want %v, %d", got, n, c.want, c.n)
+			}
+			if !slices.EqualFunc(c.last, before, time.Time.Equal) {
+				t.Fatal("RecordClick changed the clicks it was given")
+			}
+		})
 	}
 }

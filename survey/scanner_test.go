@@ -13,8 +13,9 @@ import (
 // survey arriving together (a link scanner opening every link) queue on
 // the survey's lock, and each counts the clicks committed before it: the
 // third and later clear the rating, so the survey ends flagged and
-// unrated, whatever order they ran in. A count read with a snapshot older
-// than the lock would let a late click store its rating.
+// unrated, whatever order they ran in. Clicks read from a row older than
+// the lock would let a late click store its rating, and lose the others'
+// clicks.
 func TestScannerRuleConcurrentClicks(t *testing.T) {
 	p := newPipeline(t)
 	p.clock = time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC)
@@ -43,12 +44,14 @@ func TestScannerRuleConcurrentClicks(t *testing.T) {
 		if sv.Rating != nil || !sv.Flagged || sv.Status != db.StatusSent || sv.RespondedAt != nil {
 			t.Fatalf("round %d: after five different clicks: status %s rating %v flagged %v", round, sv.Status, sv.Rating, sv.Flagged)
 		}
-		var clicks int
-		if err := p.db.NewRaw("SELECT count(*) FROM survey_clicks WHERE tenant_id = ? AND survey_id = ?", tenantID, id).Scan(ctx, &clicks); err != nil {
-			t.Fatal(err)
+		// Every click is kept, none overwritten by a concurrent one.
+		for r, at := range sv.LastClicks {
+			if !at.Equal(p.clock) {
+				t.Fatalf("round %d: rating %d last clicked %s, want %s", round, r+1, at, p.clock)
+			}
 		}
-		if clicks != 5 {
-			t.Fatalf("round %d: %d clicks stored, want 5", round, clicks)
+		if len(sv.LastClicks) != 5 {
+			t.Fatalf("round %d: %d ratings' clicks kept, want 5", round, len(sv.LastClicks))
 		}
 	}
 }

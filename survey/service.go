@@ -404,26 +404,24 @@ func (s *Service) TenantName(ctx context.Context, tenantID string) string {
 
 // Rate records a one-click rating. Link scanners open every link: when
 // ScannerLimit different ratings arrive within ScannerWin, the rating is
-// cleared and the survey flagged.
+// cleared and the survey flagged. The clicks are counted on the survey's
+// row (RecordClick), which the answer's transaction holds locked: a
+// concurrent click of the same survey waits, then reads the row as this one
+// left it.
 func (s *Service) Rate(ctx context.Context, token string, rating int) (*db.Survey, error) {
 	if !ValidRating(rating) {
 		return nil, errs.New(errs.Invalid, "rating must be an integer from 1 to 5")
 	}
-	// The lock, the click and the count of the survey's recent ratings in
-	// one round trip (db.LockSurveyForClick); the rule is applied here.
-	var n int
-	lock := func(ctx context.Context, tx bun.Tx, tenantID string, hash []byte, now time.Time) (sv *db.Survey, err error) {
-		sv, n, err = db.LockSurveyForClick(ctx, tx, tenantID, hash, rating, now, now.Add(-ScannerWin))
-		return sv, err
-	}
-	return s.answer(ctx, token, lock, func(_ context.Context, _ bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
+	return s.answer(ctx, token, func(_ context.Context, _ bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
+		var n int
+		sv.LastClicks, n = RecordClick(sv.LastClicks, rating, now)
 		if n >= ScannerLimit {
 			sv.Rating, sv.RespondedAt, sv.Status, sv.Flagged = nil, nil, db.StatusSent, true
 			return false, nil
 		}
 		sv.Rating, sv.RespondedAt, sv.Status = &rating, &now, db.StatusCompleted
 		return true, nil
-	})
+	}, "last_clicks")
 }
 
 // Submit records the full survey: a rating and optional feedback (nil
@@ -437,7 +435,7 @@ func (s *Service) Submit(ctx context.Context, token string, rating int, feedback
 			return nil, err
 		}
 	}
-	return s.answer(ctx, token, nil, func(_ context.Context, _ bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
+	return s.answer(ctx, token, func(_ context.Context, _ bun.Tx, sv *db.Survey, now time.Time) (bool, error) {
 		sv.Rating, sv.RespondedAt, sv.Status = &rating, &now, db.StatusCompleted
 		if feedback != nil {
 			fb := strings.TrimSpace(*feedback)
@@ -450,27 +448,18 @@ func (s *Service) Submit(ctx context.Context, token string, rating int, feedback
 	})
 }
 
-// lockFunc loads and locks (FOR UPDATE) the survey whose token has this
-// hash, at now, in the answer's transaction.
-type lockFunc func(ctx context.Context, tx bun.Tx, tenantID string, hash []byte, now time.Time) (*db.Survey, error)
-
-// answer loads and locks the survey behind a token (with lock, or
-// db.GetSurveyByToken when nil), checks that it can be answered, lets
-// change modify it and stores the result.
-func (s *Service) answer(ctx context.Context, token string, lock lockFunc, change func(context.Context, bun.Tx, *db.Survey, time.Time) (bool, error)) (*db.Survey, error) {
+// answer loads and locks the survey behind a token, checks that it can be
+// answered, lets change modify it and stores the result: the answer's
+// columns and the extra ones change may set.
+func (s *Service) answer(ctx context.Context, token string, change func(context.Context, bun.Tx, *db.Survey, time.Time) (bool, error), extra ...string) (*db.Survey, error) {
 	tenantID, hash, err := parseToken(token)
 	if err != nil {
 		return nil, err
 	}
-	if lock == nil {
-		lock = func(ctx context.Context, tx bun.Tx, tenantID string, hash []byte, _ time.Time) (*db.Survey, error) {
-			return db.GetSurveyByToken(ctx, tx, tenantID, hash, true)
-		}
-	}
 	var out *db.Survey
 	err = s.tx(ctx, tenantID, func(ctx context.Context, tx bun.Tx, emit func(Event)) error {
 		now := s.now()
-		sv, err := lock(ctx, tx, tenantID, hash, now)
+		sv, err := db.GetSurveyByToken(ctx, tx, tenantID, hash, true)
 		if err != nil {
 			if errors.Is(err, errs.ErrNotFound) {
 				return errs.New(errs.NotFound, "unknown survey link")
@@ -480,7 +469,7 @@ func (s *Service) answer(ctx context.Context, token string, lock lockFunc, chang
 		// A click can outrun the send's last commit: the email was handed
 		// over (the customer has it), the row still says pending. It is
 		// the sent survey it is; the one update below stores both.
-		stored, columns := sv.Status, []string{"rating", "feedback", "responded_at", "status", "flagged"}
+		stored, columns := sv.Status, append([]string{"rating", "feedback", "responded_at", "status", "flagged"}, extra...)
 		if finishing := finishHanded(sv); finishing {
 			columns = append(columns, "sent_at")
 			emit(s.surveyEvent(EventSent, sv))
