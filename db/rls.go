@@ -332,6 +332,10 @@ func (deferredResult) LastInsertId() (int64, error) { return 0, errDeferredResul
 func (deferredResult) RowsAffected() (int64, error) { return 0, errDeferredResult }
 
 func (c *bindingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	p, err := c.usePrepared(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if d, _ := ctx.Value(deferKey{}).(bool); d && len(args) == 0 && c.inTx() {
 		// Bun formats its arguments itself: a deferred statement is
 		// complete text, sent as it is later.
@@ -359,7 +363,7 @@ func (c *bindingConn) ExecContext(ctx context.Context, query string, args []driv
 		err = deferredErr("statement", err)
 	}
 	c.sent(err)
-	return res, err
+	return res, c.preparedErr(p, err)
 }
 
 // inTx reports whether the connection is inside a transaction begun by

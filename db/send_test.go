@@ -1,6 +1,7 @@
 package db_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -112,32 +113,9 @@ func TestSendBatchesFindSurveysByKey(t *testing.T) {
 // ReleaseClaims in the same transaction takes one back before the commit
 // (a group member whose final "." was not written).
 func TestHandoffRecordsOnlyOurClaims(t *testing.T) {
-	dsn, appDB := testenv.DB(t)
-	admin := testenv.Admin(t, dsn)
+	appDB, admin, tenantID, ids, hashes := seedHandoffs(t)
 	ctx := context.Background()
-	tenantID := newTenant(t, admin, "Handoff")
 	bound := db.WithTenant(ctx, tenantID)
-	// Ours twice, re-claimed by another worker, expired meanwhile, handed already.
-	rows := []struct {
-		id, status string
-		theirs     bool
-		handed     bool
-	}{{"csat_a", "pending", false, false}, {"csat_b", "pending", false, false}, {"csat_c", "pending", true, false},
-		{"csat_d", "expired", false, false}, {"csat_e", "pending", false, true}}
-	ids := make([]string, len(rows))
-	hashes := make([][]byte, len(rows))
-	for i, r := range rows {
-		ids[i], hashes[i] = r.id, secret.Hash("ours "+r.id)
-		stored := hashes[i]
-		if r.theirs {
-			stored = secret.Hash("theirs")
-		}
-		if _, err := admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for, token_hash, claimed_at, handed_at)
-			VALUES (?, ?, ?, 'x@example.com', ?, now(), now(), ?, now(), CASE WHEN ? THEN now() END)`,
-			tenantID, r.id, r.id, r.status, stored, r.handed).Exec(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	var recorded []string
 	err := appDB.RunInTx(bound, nil, func(_ context.Context, tx bun.Tx) (err error) {
@@ -152,14 +130,79 @@ func TestHandoffRecordsOnlyOurClaims(t *testing.T) {
 	if strings.Join(recorded, ",") != "csat_a,csat_b" && strings.Join(recorded, ",") != "csat_b,csat_a" {
 		t.Fatalf("recorded %v, want csat_a and csat_b", recorded)
 	}
-	for _, r := range rows {
-		sv, err := db.GetSurvey(ctx, admin, tenantID, r.id)
+	for _, id := range ids {
+		sv, err := db.GetSurvey(ctx, admin, tenantID, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		handed := sv.HandedAt != nil && sv.HandedAt.Equal(at)
-		if want := r.id == "csat_a"; handed != want {
-			t.Errorf("%s: handed at %v, want ours: %v", r.id, sv.HandedAt, want)
+		if want := id == "csat_a"; handed != want {
+			t.Errorf("%s: handed at %v, want ours: %v", id, sv.HandedAt, want)
 		}
 	}
+}
+
+// TestHandoffOfOneRecordsOnlyOurClaim: the handoff of a single email (its
+// own prepared statement) follows the same rules as a group's.
+func TestHandoffOfOneRecordsOnlyOurClaim(t *testing.T) {
+	appDB, admin, tenantID, ids, hashes := seedHandoffs(t)
+	bound := db.WithTenant(context.Background(), tenantID)
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	for i, id := range ids {
+		var recorded []string
+		err := appDB.RunInTx(bound, nil, func(_ context.Context, tx bun.Tx) (err error) {
+			recorded, err = db.Handoff(bound, tx, tenantID, ids[i:i+1], hashes[i:i+1], hashes[i:i+1], at, at.Add(time.Hour))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours := id == "csat_a" || id == "csat_b"
+		if got := len(recorded) == 1 && recorded[0] == id; got != ours || len(recorded) > 1 {
+			t.Errorf("%s: recorded %v, want it recorded: %v", id, recorded, ours)
+		}
+		sv, err := db.GetSurvey(context.Background(), admin, tenantID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if handed := sv.HandedAt != nil && sv.HandedAt.Equal(at); handed != ours {
+			t.Errorf("%s: handed at %v, want ours: %v", id, sv.HandedAt, ours)
+		}
+		if ours && !bytes.Equal(sv.UnsubHash, hashes[i]) {
+			t.Errorf("%s: unsubscribe hash not recorded", id)
+		}
+	}
+}
+
+// seedHandoffs stores five claimed surveys of a new tenant: ours twice
+// (csat_a, csat_b), re-claimed by another worker (csat_c), expired
+// meanwhile (csat_d) and handed already (csat_e), with the token hashes of
+// our claims.
+func seedHandoffs(t *testing.T) (appDB, admin *bun.DB, tenantID string, ids []string, hashes [][]byte) {
+	t.Helper()
+	dsn, appDB := testenv.DB(t)
+	admin = testenv.Admin(t, dsn)
+	ctx := context.Background()
+	tenantID = newTenant(t, admin, "Handoff")
+	rows := []struct {
+		id, status string
+		theirs     bool
+		handed     bool
+	}{{"csat_a", "pending", false, false}, {"csat_b", "pending", false, false}, {"csat_c", "pending", true, false},
+		{"csat_d", "expired", false, false}, {"csat_e", "pending", false, true}}
+	ids = make([]string, len(rows))
+	hashes = make([][]byte, len(rows))
+	for i, r := range rows {
+		ids[i], hashes[i] = r.id, secret.Hash("ours "+r.id)
+		stored := hashes[i]
+		if r.theirs {
+			stored = secret.Hash("theirs")
+		}
+		if _, err := admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for, token_hash, claimed_at, handed_at)
+			VALUES (?, ?, ?, 'x@example.com', ?, now(), now(), ?, now(), CASE WHEN ? THEN now() END)`,
+			tenantID, r.id, r.id, r.status, stored, r.handed).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return appDB, admin, tenantID, ids, hashes
 }

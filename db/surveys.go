@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 )
 
 // SurveyFilter narrows a survey list. Zero fields do not filter.
@@ -151,6 +152,7 @@ func GetSurveyByConversation(ctx context.Context, idb bun.IDB, tenantID, convers
 //
 // Locking FOR UPDATE, it is the first statement of a change: it also reads
 // the tenant's webhook targets when ctx waits for them (WithWebhookTargets).
+// That read is prepared (tokenLock).
 func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []byte, forUpdate bool) (*Survey, error) {
 	var row tokenRow
 	if !forUpdate {
@@ -160,34 +162,64 @@ func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []
 		}
 		return &row.Survey, nil
 	}
-	q, filled := lockByToken(ctx, idb, tenantID, hash, &row)
-	if err := q.Scan(ctx); err != nil {
+	targets := targetsWanted(ctx, tenantID)
+	lock := tokenLock
+	if targets != nil {
+		lock = tokenLockTargets
+	}
+	if err := lock.scan(ctx, idb, &row, tenantID, hash); err != nil {
 		return nil, mapErr(err)
 	}
-	if err := filled(); err != nil {
-		return nil, err
+	if targets != nil {
+		if err := targets.fill(tenantID, row.Targets); err != nil {
+			return nil, err
+		}
 	}
 	return &row.Survey, nil
 }
 
+// tokenLock and tokenLockTargets are the locked read of a survey by its
+// token, the second with the tenant's webhook targets.
+var (
+	tokenLock = newKeyPrepared("csat_token_lock", "text, bytea",
+		`SELECT s.* FROM surveys AS s WHERE s.tenant_id = $1 AND s.token_hash = $2 FOR UPDATE OF s`)
+	tokenLockTargets = newKeyPrepared("csat_token_lock_targets", "text, bytea",
+		`SELECT s.*, `+targetsColumnOf("s.tenant_id")+` FROM surveys AS s WHERE s.tenant_id = $1 AND s.token_hash = $2 FOR UPDATE OF s`)
+)
+
 // tokenRow is a survey read by its token, with what the read may add: the
-// tenant's webhook targets (lockByToken).
+// tenant's webhook targets.
 type tokenRow struct {
 	Survey  `bun:",extend"`
 	Targets []byte `bun:"webhook_targets,scanonly"`
 }
 
-// lockByToken is the read of the survey behind a token locked FOR UPDATE,
-// with the tenant's webhook targets when ctx waits for them; filled hands
-// those targets over once row was scanned.
-func lockByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []byte, row *tokenRow) (q *bun.SelectQuery, filled func() error) {
-	q = idb.NewSelect().Model(row).ColumnExpr("s.*").Apply(byTenant(tenantID)).Where("s.token_hash = ?", hash).For("UPDATE OF s")
-	targets := targetsWanted(ctx, tenantID)
-	if targets == nil {
-		return q, func() error { return nil }
+// StoreAnswer writes the answer columns of s (rating, feedback,
+// responded_at, status, flagged, last_clicks, and sent_at, which a click
+// that outran its send's last commit sets), a survey the transaction read
+// with GetSurveyByToken FOR UPDATE, as UpdateLockedSurvey does: deferred to
+// the transaction's next message, failing it with ErrLockedRowChanged
+// unless the row still has fromStatus. Prepared (answerUpdate); the columns
+// it does not change are written as they were read, under the lock.
+func StoreAnswer(ctx context.Context, tx bun.Tx, s *Survey, fromStatus string) error {
+	s.UpdatedAt = time.Now().UTC()
+	var clicks any
+	if s.LastClicks != nil {
+		clicks = pgdialect.Array(s.LastClicks)
 	}
-	return addTargetsColumn(q, "s.tenant_id"), func() error { return targets.fill(tenantID, row.Targets) }
+	err := answerUpdate.exec(WithDeferred(ctx), tx, s.TenantID, s.ID, s.Rating, s.Feedback, s.RespondedAt, s.Status,
+		s.Flagged, clicks, s.SentAt, s.UpdatedAt, fromStatus, "survey "+s.ID+" changed under its lock")
+	if err != nil {
+		return fmt.Errorf("store answer: %w", mapErr(err))
+	}
+	return nil
 }
+
+var answerUpdate = newKeyPrepared("csat_answer_update",
+	"text, text, smallint, text, timestamptz, text, boolean, timestamptz[], timestamptz, timestamptz, text, text",
+	`UPDATE surveys SET rating = $3, feedback = $4, responded_at = $5, status = $6, flagged = $7,
+		last_clicks = $8, sent_at = $9, updated_at = $10
+	WHERE tenant_id = $1 AND id = $2 AND csat_expect(status = $11, $12)`)
 
 // LockSurvey loads a survey and locks its row, skipping it (ErrNotFound)
 // when another transaction holds the lock: that one is already at work.
@@ -351,7 +383,9 @@ type IntakeState struct {
 	OptedOut   bool
 }
 
-// GetIntakeState reads the intake state of a conversation and contact.
+// GetIntakeState reads the intake state of a conversation and contact,
+// and the tenant's webhook targets when ctx waits for them. Prepared
+// (intakeState).
 func GetIntakeState(ctx context.Context, idb bun.IDB, tenantID, conversationID, email string) (*IntakeState, error) {
 	var row struct {
 		Config     `bun:",extend"`
@@ -359,16 +393,12 @@ func GetIntakeState(ctx context.Context, idb bun.IDB, tenantID, conversationID, 
 		OptedOut   bool    `bun:"opted_out,scanonly"`
 		Targets    []byte  `bun:"webhook_targets,scanonly"`
 	}
-	q := idb.NewSelect().Model(&row).
-		ColumnExpr("c.*").
-		ColumnExpr("(SELECT s.id FROM surveys AS s WHERE s.tenant_id = c.tenant_id AND s.conversation_id = ?) AS existing_id", conversationID).
-		ColumnExpr("EXISTS (SELECT 1 FROM csat_unsubscribes AS u WHERE u.tenant_id = c.tenant_id AND u.email = ?) AS opted_out", strings.ToLower(email)).
-		Where("c.tenant_id = ?", tenantID)
 	targets := targetsWanted(ctx, tenantID)
+	read := intakeState
 	if targets != nil {
-		q = addTargetsColumn(q, "c.tenant_id")
+		read = intakeStateTargets
 	}
-	if err := q.Scan(ctx); err != nil {
+	if err := read.scan(ctx, idb, &row, tenantID, conversationID, strings.ToLower(email)); err != nil {
 		return nil, mapErr(err)
 	}
 	if targets != nil {
@@ -381,4 +411,18 @@ func GetIntakeState(ctx context.Context, idb bun.IDB, tenantID, conversationID, 
 		st.ExistingID = *row.ExistingID
 	}
 	return st, nil
+}
+
+// intakeState and intakeStateTargets are GetIntakeState's read, the second
+// with the tenant's webhook targets.
+var (
+	intakeState        = newKeyPrepared("csat_intake_state", "text, text, text", intakeStateSQL(""))
+	intakeStateTargets = newKeyPrepared("csat_intake_state_targets", "text, text, text", intakeStateSQL(", "+targetsColumnOf("c.tenant_id")))
+)
+
+func intakeStateSQL(extra string) string {
+	return `SELECT c.*,
+		(SELECT s.id FROM surveys AS s WHERE s.tenant_id = c.tenant_id AND s.conversation_id = $2) AS existing_id,
+		EXISTS (SELECT 1 FROM csat_unsubscribes AS u WHERE u.tenant_id = c.tenant_id AND u.email = $3) AS opted_out` + extra + `
+	FROM csat_configs AS c WHERE c.tenant_id = $1`
 }

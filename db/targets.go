@@ -4,8 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-
-	"github.com/uptrace/bun"
+	"strings"
 )
 
 // WebhookTargets are a tenant's enabled webhook endpoints as one of a
@@ -61,8 +60,9 @@ func targetsWanted(ctx context.Context, tenantID string) *WebhookTargets {
 const targetsColumn = `(SELECT json_agg(json_build_object('id', we.id, 'event_types', we.event_types) ORDER BY we.id)
 	FROM webhook_endpoints AS we WHERE we.tenant_id = ? AND we.enabled) AS webhook_targets`
 
-func addTargetsColumn(q *bun.SelectQuery, tenantCol string) *bun.SelectQuery {
-	return q.ColumnExpr(targetsColumn, bun.Safe(tenantCol))
+// targetsColumnOf is targetsColumn for the tenant of tenantCol, as SQL text.
+func targetsColumnOf(tenantCol string) string {
+	return strings.Replace(targetsColumn, "?", tenantCol, 1)
 }
 
 // fill stores what the column held.

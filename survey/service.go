@@ -421,7 +421,7 @@ func (s *Service) Rate(ctx context.Context, token string, rating int) (*db.Surve
 		}
 		sv.Rating, sv.RespondedAt, sv.Status = &rating, &now, db.StatusCompleted
 		return true, nil
-	}, "last_clicks")
+	})
 }
 
 // Submit records the full survey: a rating and optional feedback (nil
@@ -449,9 +449,8 @@ func (s *Service) Submit(ctx context.Context, token string, rating int, feedback
 }
 
 // answer loads and locks the survey behind a token, checks that it can be
-// answered, lets change modify it and stores the result: the answer's
-// columns and the extra ones change may set.
-func (s *Service) answer(ctx context.Context, token string, change func(context.Context, bun.Tx, *db.Survey, time.Time) (bool, error), extra ...string) (*db.Survey, error) {
+// answered, lets change modify it and stores the result (db.StoreAnswer).
+func (s *Service) answer(ctx context.Context, token string, change func(context.Context, bun.Tx, *db.Survey, time.Time) (bool, error)) (*db.Survey, error) {
 	tenantID, hash, err := parseToken(token)
 	if err != nil {
 		return nil, err
@@ -469,9 +468,8 @@ func (s *Service) answer(ctx context.Context, token string, change func(context.
 		// A click can outrun the send's last commit: the email was handed
 		// over (the customer has it), the row still says pending. It is
 		// the sent survey it is; the one update below stores both.
-		stored, columns := sv.Status, append([]string{"rating", "feedback", "responded_at", "status", "flagged"}, extra...)
-		if finishing := finishHanded(sv); finishing {
-			columns = append(columns, "sent_at")
+		stored := sv.Status
+		if finishHanded(sv) {
 			emit(s.surveyEvent(EventSent, sv))
 		}
 		if err := Answerable(sv, now); err != nil {
@@ -487,7 +485,7 @@ func (s *Service) answer(ctx context.Context, token string, change func(context.
 		}
 		// Sent with the COMMIT (or the outbox's first write): one round
 		// trip less.
-		if err := db.UpdateLockedSurvey(ctx, tx, sv, stored, columns...); err != nil {
+		if err := db.StoreAnswer(ctx, tx, sv, stored); err != nil {
 			return err
 		}
 		if completed {

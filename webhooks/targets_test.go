@@ -110,7 +110,9 @@ func TestOutboxTargetsComeWithTheChange(t *testing.T) {
 					t.Errorf("%s: %d statements, want %d:\n%s", op, len(qs), want, strings.Join(qs, "\n"))
 				}
 				for i, q := range qs {
-					if reads := strings.Contains(q, "webhook_endpoints"); reads != (i == 0) {
+					// A prepared statement that reads them is named *_targets.
+					reads := strings.Contains(q, "webhook_endpoints") || strings.Contains(q, "_targets(")
+					if reads != (i == 0) {
 						t.Errorf("%s: statement %d reads webhook_endpoints: %v\n%s", op, i, reads, q)
 					}
 				}
@@ -129,7 +131,7 @@ func TestOutboxTargetsComeWithTheChange(t *testing.T) {
 			if _, err := svc.Rate(ctx, token, 4); err != nil {
 				t.Fatal(err)
 			}
-			check("rate", 3) // lock, click and count; update with the commit
+			check("rate", 3) // lock; update with the commit
 			fb := "Quick"
 			if _, err := svc.Submit(ctx, token, 5, &fb); err != nil {
 				t.Fatal(err)
