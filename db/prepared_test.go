@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 
 	"github.com/csat/csat/db"
+	"github.com/csat/csat/secret"
 	"github.com/csat/csat/testenv"
 )
 
@@ -148,5 +151,62 @@ func TestListPageNotInTx(t *testing.T) {
 	})
 	if err != nil {
 		t.Errorf("filtered list in a transaction: %v", err)
+	}
+}
+
+// TestKeyPreparedInTransactions: the writes' prepared statements run inside
+// transactions: a connection prepares each once, the statement outlives a
+// rolled-back transaction, and the answer's update, deferred, rides with
+// the COMMIT and fails it when the row moved.
+func TestKeyPreparedInTransactions(t *testing.T) {
+	f := seedTwoTenants(t)                   // A's survey is sent, its token "a"
+	one, err := db.Open(db.AppDSN(f.dsn), 1) // every transaction on the same connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	answer := func(from string) (pid int, err error) {
+		err = one.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+			sv, err := db.GetSurveyByToken(ctx, tx, f.A, secret.Hash("a"), true)
+			if err != nil {
+				return err
+			}
+			if err := tx.NewRaw("SELECT pg_backend_pid()").Scan(ctx, &pid); err != nil {
+				return err
+			}
+			rating, now := 2, time.Now().UTC().Truncate(time.Microsecond)
+			sv.Rating, sv.Status, sv.RespondedAt = &rating, db.StatusCompleted, &now
+			sv.LastClicks = []time.Time{now, now, now, now, now}
+			return db.StoreAnswer(ctx, tx, sv, from)
+		})
+		return pid, err
+	}
+	first, err := answer(db.StatusPending)
+	if !errors.Is(err, db.ErrLockedRowChanged) {
+		t.Fatalf("answer expecting the wrong status: %v, want ErrLockedRowChanged", err)
+	}
+	pid, err := answer(db.StatusSent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid != first {
+		t.Error("the connection was replaced after the rolled-back transaction (its statements lost?)")
+	}
+	if q := lastMessage(t, f, pid); !strings.Contains(q, "EXECUTE csat_answer_update(") || !strings.HasSuffix(q, "COMMIT") {
+		t.Errorf("the answer's update did not ride with the COMMIT: %q", q)
+	}
+	got, err := db.GetSurvey(f.ctxA, f.app, f.A, f.SurveyA.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != db.StatusCompleted || got.Rating == nil || *got.Rating != 2 || len(got.LastClicks) != 5 {
+		t.Fatalf("stored: status %s rating %v clicks %v", got.Status, got.Rating, got.LastClicks)
+	}
+	var names []string
+	if err := one.NewRaw("SELECT name FROM pg_prepared_statements ORDER BY name").Scan(context.Background(), &names); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"csat_answer_update", "csat_token_lock"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("prepared %v, want %v once each", names, want)
 	}
 }

@@ -112,6 +112,7 @@ type twoTenants struct {
 	SurveyB      db.Survey
 	KeyA, KeyB   []byte // hashes
 	admin, app   *bun.DB
+	dsn          string // the owner's
 	ctxA, ctxB   context.Context
 	unboundCtx   context.Context
 	tenantTables []string
@@ -124,7 +125,7 @@ func seedTwoTenants(t *testing.T) *twoTenants {
 	dsn, app := testenv.DB(t)
 	admin := testenv.Admin(t, dsn)
 	ctx := context.Background()
-	f := &twoTenants{admin: admin, app: app, unboundCtx: ctx,
+	f := &twoTenants{admin: admin, app: app, dsn: dsn, unboundCtx: ctx,
 		tenantTables: []string{"api_keys", "csat_configs", "surveys", "survey_stats_hourly", "survey_stat_deltas", "survey_stat_folds"}}
 	now := time.Now().UTC().Truncate(time.Microsecond) // as stored
 	seed := func(name string) (string, db.Survey, []byte) {
