@@ -2,8 +2,12 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"hash/fnv"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -92,6 +96,12 @@ func timeKey(t *time.Time) string {
 
 // bound adds "the row lies after (or before) p in the list order".
 func (k Keyset) bound(q *bun.SelectQuery, p KeyPos, after, inclusive bool) *bun.SelectQuery {
+	return k.boundBy(q, p.Value, p.ID, after, inclusive)
+}
+
+// boundBy is bound with the position's value and id as SQL arguments
+// (values, or a prepared statement's parameters).
+func (k Keyset) boundBy(q *bun.SelectQuery, value, id any, after, inclusive bool) *bun.SelectQuery {
 	op := ">"
 	if after == k.Desc {
 		op = "<"
@@ -100,9 +110,9 @@ func (k Keyset) bound(q *bun.SelectQuery, p KeyPos, after, inclusive bool) *bun.
 		op += "="
 	}
 	if e, ok := sortExpr[k.Sort]; ok {
-		return q.Where(fmt.Sprintf("(%s, s.id) %s (?::%s, ?)", e.expr, op, e.cast), p.Value, p.ID)
+		return q.Where(fmt.Sprintf("(%s, s.id) %s (?::%s, ?)", e.expr, op, e.cast), value, id)
 	}
-	return q.Where("s.id "+op+" ?", p.ID)
+	return q.Where("s.id "+op+" ?", id)
 }
 
 func (k Keyset) order(q *bun.SelectQuery, reverse bool) *bun.SelectQuery {
@@ -119,17 +129,30 @@ func (k Keyset) order(q *bun.SelectQuery, reverse bool) *bun.SelectQuery {
 // PageSurveys returns one keyset page of the tenant's surveys matching f,
 // in list order, and whether more rows lie beyond the page's far end (past
 // Limit in the direction the page was taken).
+//
+// An unfiltered page outside a transaction is a prepared statement
+// (pageStatement), the dashboard's usual page.
 func PageSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilter, k Keyset) ([]Survey, bool, error) {
 	cols := k.columns()
-	q := idb.NewSelect().Model((*Survey)(nil)).Column(cols...).Apply(byTenant(tenantID)).Apply(f.query)
-	if k.After != nil {
-		q = k.bound(q, *k.After, true, false)
+	var p *preparedQuery
+	var args []any
+	if _, inTx := idb.(bun.Tx); f.empty() && !inTx {
+		p, args = pageStatement(idb, tenantID, k, cols)
 	}
-	if k.Before != nil {
-		q = k.bound(q, *k.Before, false, false)
+	var rows *sql.Rows
+	var err error
+	if p != nil {
+		rows, err = p.query(ctx, idb, args...)
+	} else {
+		q := idb.NewSelect().Model((*Survey)(nil)).Column(cols...).Apply(byTenant(tenantID)).Apply(f.query)
+		if k.After != nil {
+			q = k.bound(q, *k.After, true, false)
+		}
+		if k.Before != nil {
+			q = k.bound(q, *k.Before, false, false)
+		}
+		rows, err = k.order(q, k.FromEnd).Limit(int64(k.Limit) + 1).Rows(ctx)
 	}
-	q = k.order(q, k.FromEnd).Limit(int64(k.Limit) + 1)
-	rows, err := q.Rows(ctx)
 	if err != nil {
 		return nil, false, fmt.Errorf("page surveys: %w", mapErr(err))
 	}
@@ -171,4 +194,60 @@ func GetSurveyForUpdate(ctx context.Context, tx bun.Tx, tenantID, id string) (*S
 		return nil, mapErr(err)
 	}
 	return s, nil
+}
+
+// The unfiltered keyset page, built as text, cost Postgres 0.13 ms to plan
+// and 0.04 ms to run (pg_stat_statements with track_planning, 100,000
+// surveys): like the REST list's page (listPage), it is prepared, with a
+// generic plan, which for an unfiltered page is the sort key's index read
+// from the cursor whatever the values. A page's shape (its columns, sort,
+// direction and cursors) is one statement; the columns follow the GraphQL
+// selection, so the shapes are capped (maxPageShapes) and any beyond run as
+// text. Filtered pages are text too: their plans depend on the filter.
+const maxPageShapes = 64
+
+var pageShapes struct {
+	sync.Mutex
+	byBody map[string]*preparedQuery
+}
+
+// pageStatement returns the prepared statement of k's shape and its
+// arguments, or nil when the shapes are all taken.
+func pageStatement(idb bun.IDB, tenantID string, k Keyset, cols []string) (*preparedQuery, []any) {
+	args, types := []any{tenantID}, []string{"text"}
+	param := func(v any, typ string) bun.Safe {
+		args, types = append(args, v), append(types, typ)
+		return bun.Safe(fmt.Sprintf("$%d", len(args)))
+	}
+	value := func(p *KeyPos) any {
+		if _, ok := sortExpr[k.Sort]; ok {
+			return param(p.Value, "text")
+		}
+		return nil // by id alone
+	}
+	q := idb.NewSelect().Model((*Survey)(nil)).Column(cols...).Where("s.tenant_id = $1")
+	if k.After != nil {
+		q = k.boundBy(q, value(k.After), param(k.After.ID, "text"), true, false)
+	}
+	if k.Before != nil {
+		q = k.boundBy(q, value(k.Before), param(k.Before.ID, "text"), false, false)
+	}
+	limit := param(int64(k.Limit)+1, "bigint")
+	body := k.order(q, k.FromEnd).String() + " LIMIT " + string(limit)
+	pageShapes.Lock()
+	defer pageShapes.Unlock()
+	p := pageShapes.byBody[body]
+	if p == nil {
+		if len(pageShapes.byBody) >= maxPageShapes {
+			return nil, nil
+		}
+		h := fnv.New64a()
+		h.Write([]byte(body))
+		p = newPrepared(fmt.Sprintf("csat_page_%016x", h.Sum64()), strings.Join(types, ", "), body)
+		if pageShapes.byBody == nil {
+			pageShapes.byBody = map[string]*preparedQuery{}
+		}
+		pageShapes.byBody[body] = p
+	}
+	return p, args
 }
