@@ -69,7 +69,10 @@ func open(dsn string, maxConns int, readTimeout time.Duration, params map[string
 	sqldb.SetMaxOpenConns(maxConns)
 	sqldb.SetMaxIdleConns(maxConns)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
-	return bun.NewDB(sqldb, pgdialect.New()), nil
+	// A column that a newer migration added is skipped when scanning, not
+	// an error: in a rolling deploy the old processes read tables the new
+	// one has migrated.
+	return bun.NewDB(sqldb, pgdialect.New(), bun.WithDiscardUnknownColumns()), nil
 }
 
 // EnsureDatabase creates the database named in dsn if it does not exist,
@@ -126,13 +129,16 @@ func Migrate(ctx context.Context, bdb *bun.DB) error {
 }
 
 // mapErr turns driver errors into domain errors once, here.
-// RetryOnDeadlock runs fn, a whole transaction, again (up to three times in
-// all) when Postgres aborted it to break a deadlock (40P01): the victim is
-// chosen arbitrarily and a retry normally goes through.
-func RetryOnDeadlock(ctx context.Context, fn func() error) error {
+// RetryTx runs fn, a whole transaction, again (up to three times in all)
+// when it failed before committing for a reason a retry removes: Postgres
+// aborted it to break a deadlock (40P01; the victim is chosen arbitrarily),
+// or a prepared statement of its connection was lost or no longer fits its
+// table (errPreparedLost: a migration added a column; the connection is
+// given up and the retry runs on another, which prepares afresh).
+func RetryTx(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if err = fn(); !isDeadlock(err) || ctx.Err() != nil {
+		if err = fn(); !isDeadlock(err) && !errors.Is(err, errPreparedLost) || ctx.Err() != nil {
 			return err
 		}
 	}

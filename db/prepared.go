@@ -112,21 +112,38 @@ func (c *bindingConn) usePrepared(ctx context.Context) (*preparedQuery, error) {
 	return p, nil
 }
 
+// errPreparedLost: a prepared statement was gone or no longer fit its table.
+var errPreparedLost = errors.New("db: prepared statement lost")
+
 // preparedErr is the error of a prepared statement's run. When the
 // statement is gone (26000: no such prepared statement) or its plan can no
-// longer answer its columns (0A000: a migration changed a column's type
-// under a running process), the connection is given up (driver.ErrBadConn):
-// database/sql closes it and runs the query again on another, which
-// prepares the statement afresh.
+// longer answer its columns (0A000: a migration added or changed a column
+// under a running process; this lasts as long as the statement), the
+// connection is given up: marked broken, so database/sql closes it when it
+// comes back (IsValid), and the error is driver.ErrBadConn, so a query
+// outside a transaction runs again at once on another connection, which
+// prepares the statement afresh. A transaction fails with errPreparedLost,
+// which RetryTx runs again.
 func (c *bindingConn) preparedErr(p *preparedQuery, err error) error {
 	if p == nil || err == nil {
 		return err
 	}
 	if hasCode(err, "26000") || hasCode(err, "0A000") {
-		delete(c.prepared, p.name)
-		return fmt.Errorf("%s: %w (%w)", p.name, driver.ErrBadConn, err)
+		c.broken = true
+		return fmt.Errorf("%s: %w (%w, %w)", p.name, driver.ErrBadConn, errPreparedLost, err)
 	}
 	return err
+}
+
+// IsValid reports whether database/sql may keep the connection.
+func (c *bindingConn) IsValid() bool { return !c.broken && c.pgConn.IsValid() }
+
+// ResetSession refuses a broken connection before its next use.
+func (c *bindingConn) ResetSession(ctx context.Context) error {
+	if c.broken {
+		return driver.ErrBadConn
+	}
+	return c.pgConn.ResetSession(ctx)
 }
 
 func hasCode(err error, code string) bool {

@@ -276,3 +276,45 @@ func TestPagePreparedMatchesText(t *testing.T) {
 		t.Errorf("%d page statements prepared", n)
 	}
 }
+
+// TestKeyPreparedAfterMigration: a migration that adds a column to surveys
+// under a running process leaves its connections' prepared "SELECT s.*"
+// unable to answer (0A000). The transaction that meets it fails before
+// committing anything and RetryTx runs it again on a new connection, which
+// prepares afresh; the stale connection is closed, not reused.
+func TestKeyPreparedAfterMigration(t *testing.T) {
+	f := seedTwoTenants(t) // A's survey is sent, its token "a"
+	one, err := db.Open(db.AppDSN(f.dsn), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	attempts := 0
+	read := func() (pid int, err error) {
+		err = db.RetryTx(f.ctxA, func() error {
+			attempts++
+			return one.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+				if _, err := db.GetSurveyByToken(ctx, tx, f.A, secret.Hash("a"), true); err != nil {
+					return err
+				}
+				return tx.NewRaw("SELECT pg_backend_pid()").Scan(ctx, &pid)
+			})
+		})
+		return pid, err
+	}
+	before, err := read()
+	if err != nil || attempts != 1 {
+		t.Fatalf("first read: %v after %d attempts", err, attempts)
+	}
+	if _, err := f.admin.ExecContext(context.Background(), "ALTER TABLE surveys ADD COLUMN added_by_a_migration int"); err != nil {
+		t.Fatal(err)
+	}
+	attempts = 0
+	after, err := read()
+	if err != nil {
+		t.Fatalf("read after the migration: %v", err)
+	}
+	if attempts != 2 || after == before {
+		t.Errorf("read after the migration: %d attempts, backend %d then %d; want 2 attempts on a new connection", attempts, before, after)
+	}
+}

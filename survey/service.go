@@ -96,7 +96,7 @@ func (s *Service) tx(ctx context.Context, tenantID string, fn func(ctx context.C
 	}
 	var events []Event
 	ctx = db.WithTenant(ctx, tenantID) // row-level security: see db/rls.go
-	err := db.RetryOnDeadlock(ctx, func() error {
+	err := db.RetryTx(ctx, func() error {
 		// The outbox's endpoints, read by the change's first statement
 		// where it can (db.WebhookTargets); afresh in every attempt.
 		ctx, _ := db.WithWebhookTargets(ctx)
