@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +44,8 @@ func (l *queryLog) lastUpdate() string {
 }
 
 // TestSendBatchesFindSurveysByKey: the send's batch updates (claim,
-// handoff, release, end) find their 50 surveys by primary key whatever the statistics say. A
+// handoff, release, end) find their 50 surveys, and a single email's
+// handoff its survey, by primary key whatever the statistics say. A
 // wave's tenant is all pending while the table's statistics, with millions
 // of rows of other tenants and statuses, put its pending surveys at a
 // handful (tenant and status taken as independent): joined with the ids,
@@ -104,6 +106,42 @@ func TestSendBatchesFindSurveysByKey(t *testing.T) {
 		all := strings.Join(lines, "\n")
 		if !strings.Contains(all, "Nested Loop") || !strings.Contains(all, "(id = v.id)") {
 			t.Errorf("%s does not look its surveys up by key:\n%s", st.name, all)
+		}
+	}
+	// A single email's handoff is prepared: its custom and its generic
+	// plan both find the survey by key.
+	conn, err := admin.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, db.HandoffOnePrepare); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		if _, err := conn.ExecContext(ctx, "SET plan_cache_mode = "+mode); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := conn.QueryContext(ctx, "EXPLAIN EXECUTE csat_handoff_one(?, ?, now(), now(), ?, ?, 'pending')",
+			tenantID, ids[0], hashes[0], hashes[0])
+		if err != nil {
+			t.Fatalf("explain the handoff of one (%s): %v", mode, err)
+		}
+		var lines []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, line)
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// By key: the id in the index condition (the primary key, or the
+		// status index with tenant, status and id), not a filter on a walk.
+		if all := strings.Join(lines, "\n"); !regexp.MustCompile(`Index Cond: .*\(id = `).MatchString(all) {
+			t.Errorf("the handoff of one (%s) does not look its survey up by key:\n%s", mode, all)
 		}
 	}
 }
