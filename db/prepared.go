@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/driver/pgdriver"
@@ -92,8 +93,22 @@ func (c *bindingConn) usePrepared(ctx context.Context) (*preparedQuery, error) {
 	if p == nil {
 		return nil, nil
 	}
+	if c.failed {
+		return nil, errTxAborted
+	}
 	if c.inTx() && !p.inTx {
 		return nil, ErrPreparedInTx
+	}
+	if e := preparedEpoch.Load(); c.epoch != e {
+		// Another connection found its statements stale since this one
+		// prepared: these are too (a migration changes them all).
+		if len(c.prepared) > 0 {
+			if _, err := c.pgConn.ExecContext(ctx, "DEALLOCATE ALL", nil); err != nil {
+				return nil, fmt.Errorf("deallocate stale statements: %w", err)
+			}
+			clear(c.prepared)
+		}
+		c.epoch = e
 	}
 	if c.prepared[p.name] {
 		return p, nil
@@ -115,6 +130,14 @@ func (c *bindingConn) usePrepared(ctx context.Context) (*preparedQuery, error) {
 // errPreparedLost: a prepared statement was gone or no longer fit its table.
 var errPreparedLost = errors.New("db: prepared statement lost")
 
+// preparedEpoch counts the times a connection of this process found a
+// prepared statement lost or stale. After a migration every pooled
+// connection holds stale statements: a connection that prepared before the
+// last finding starts afresh (DEALLOCATE ALL) before its next prepared
+// statement, so the transaction RetryTx runs again does not meet another
+// stale one.
+var preparedEpoch atomic.Int64
+
 // preparedErr is the error of a prepared statement's run. When the
 // statement is gone (26000: no such prepared statement) or its plan can no
 // longer answer its columns (0A000: a migration added or changed a column
@@ -130,6 +153,7 @@ func (c *bindingConn) preparedErr(p *preparedQuery, err error) error {
 	}
 	if hasCode(err, "26000") || hasCode(err, "0A000") {
 		c.broken = true
+		preparedEpoch.Add(1)
 		return fmt.Errorf("%s: %w (%w, %w)", p.name, driver.ErrBadConn, errPreparedLost, err)
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,5 +317,64 @@ func TestKeyPreparedAfterMigration(t *testing.T) {
 	}
 	if attempts != 2 || after == before {
 		t.Errorf("read after the migration: %d attempts, backend %d then %d; want 2 attempts on a new connection", attempts, before, after)
+	}
+}
+
+// TestKeyPreparedAfterMigrationEveryConnection: after a migration every
+// pooled connection holds the stale statement. The first transaction to
+// meet it is run again, and the connection it then takes, stale too, starts
+// afresh instead of failing the retry.
+func TestKeyPreparedAfterMigrationEveryConnection(t *testing.T) {
+	f := seedTwoTenants(t)
+	const conns = 3
+	pool, err := db.Open(db.AppDSN(f.dsn), conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	state := func(ctx context.Context, tx bun.Tx) error {
+		_, err := db.GetIntakeState(ctx, tx, f.A, "conv-new", "x@example.com")
+		return err
+	}
+	// Each connection prepares the intake's read: three transactions at once.
+	var ready, done sync.WaitGroup
+	release := make(chan struct{})
+	errs := make([]error, conns)
+	for i := range conns {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			errs[i] = pool.RunInTx(f.ctxA, nil, func(ctx context.Context, tx bun.Tx) error {
+				err := state(ctx, tx)
+				ready.Done()
+				<-release
+				return err
+			})
+		}()
+	}
+	ready.Wait()
+	close(release)
+	done.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.admin.ExecContext(context.Background(), "ALTER TABLE csat_configs ADD COLUMN added_by_a_migration int"); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 4 {
+		attempts := 0
+		err := db.RetryTx(f.ctxA, func() error {
+			attempts++
+			return pool.RunInTx(f.ctxA, nil, state)
+		})
+		if err != nil {
+			t.Fatalf("read %d after the migration: %v after %d attempts", round, err, attempts)
+		}
+		if round > 0 && attempts != 1 {
+			t.Errorf("read %d after the migration took %d attempts, want 1", round, attempts)
+		}
 	}
 }

@@ -182,7 +182,8 @@ type bindingConn struct {
 	txOpen bool // between BeginTx and the transaction's end
 	// prepared are the statements this connection prepared (preparedQuery).
 	prepared map[string]bool
-	broken   bool // a prepared statement was lost: never reuse (preparedErr)
+	broken   bool  // a prepared statement was lost: never reuse (preparedErr)
+	epoch    int64 // preparedEpoch when prepared was last known good
 }
 
 var errTxAborted = errors.New("db: current transaction is aborted, commands ignored until end of transaction block")
