@@ -128,7 +128,6 @@ func Migrate(ctx context.Context, bdb *bun.DB) error {
 	return nil
 }
 
-// mapErr turns driver errors into domain errors once, here.
 // RetryTx runs fn, a whole transaction, again (up to three times in all)
 // when it failed before committing for a reason a retry removes: Postgres
 // aborted it to break a deadlock (40P01; the victim is chosen arbitrarily),
@@ -165,6 +164,7 @@ const conversationKey = "surveys_tenant_id_conversation_id_key"
 // expectFailed is the SQLSTATE csat_expect raises (its migration).
 const expectFailed = "CS001"
 
+// mapErr turns driver errors into domain errors once, here.
 func mapErr(err error) error {
 	if err == nil {
 		return nil

@@ -33,15 +33,23 @@ type preparedQuery struct {
 	name    string // a statement name, [a-z_]
 	prepare string // PREPARE name (types) AS body
 	call    string // its EXECUTE, with a placeholder per parameter
-	inTx    bool   // may run inside a transaction (newKeyPrepared)
+	// generic: its EXECUTE forces the generic plan with a SET LOCAL, so it
+	// runs outside transactions (newPrepared, not newKeyPrepared).
+	generic bool
 }
 
 // newPrepared is the statement body with parameters $1... of the given
 // types (comma-separated).
 func newPrepared(name, types, body string) *preparedQuery {
-	params := strings.Repeat("?, ", strings.Count(types, ",")) + "?"
-	return &preparedQuery{name: name, prepare: "PREPARE " + name + " (" + types + ") AS " + body,
-		call: "SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE " + name + "(" + params + ")"}
+	return makePrepared(name, types, body, true)
+}
+
+func makePrepared(name, types, body string, generic bool) *preparedQuery {
+	call := "EXECUTE " + name + "(" + strings.Repeat("?, ", strings.Count(types, ",")) + "?)"
+	if generic {
+		call = "SET LOCAL plan_cache_mode = force_generic_plan; " + call
+	}
+	return &preparedQuery{name: name, prepare: "PREPARE " + name + " (" + types + ") AS " + body, call: call, generic: generic}
 }
 
 // newKeyPrepared is a statement that finds its rows by key, such as the
@@ -55,9 +63,7 @@ func newPrepared(name, types, body string) *preparedQuery {
 // an answer's update 0.11 and 0.33 ms (pg_stat_statements with
 // track_planning, 100,000 surveys).
 func newKeyPrepared(name, types, body string) *preparedQuery {
-	p := newPrepared(name, types, body)
-	p.call, p.inTx = strings.TrimPrefix(p.call, "SET LOCAL plan_cache_mode = force_generic_plan; "), true
-	return p
+	return makePrepared(name, types, body, false)
 }
 
 type preparedKey struct{}
@@ -96,7 +102,7 @@ func (c *bindingConn) usePrepared(ctx context.Context) (*preparedQuery, error) {
 	if c.failed {
 		return nil, errTxAborted
 	}
-	if c.inTx() && !p.inTx {
+	if c.inTx() && p.generic {
 		return nil, ErrPreparedInTx
 	}
 	if e := preparedEpoch.Load(); c.epoch != e {

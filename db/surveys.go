@@ -162,18 +162,8 @@ func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []
 		}
 		return &row.Survey, nil
 	}
-	targets := targetsWanted(ctx, tenantID)
-	lock := tokenLock
-	if targets != nil {
-		lock = tokenLockTargets
-	}
-	if err := lock.scan(ctx, idb, &row, tenantID, hash); err != nil {
-		return nil, mapErr(err)
-	}
-	if targets != nil {
-		if err := targets.fill(tenantID, row.Targets); err != nil {
-			return nil, err
-		}
+	if err := readWithTargets(ctx, idb, tenantID, tokenLock, tokenLockTargets, &row, &row.Targets, tenantID, hash); err != nil {
+		return nil, err
 	}
 	return &row.Survey, nil
 }
@@ -393,18 +383,10 @@ func GetIntakeState(ctx context.Context, idb bun.IDB, tenantID, conversationID, 
 		OptedOut   bool    `bun:"opted_out,scanonly"`
 		Targets    []byte  `bun:"webhook_targets,scanonly"`
 	}
-	targets := targetsWanted(ctx, tenantID)
-	read := intakeState
-	if targets != nil {
-		read = intakeStateTargets
-	}
-	if err := read.scan(ctx, idb, &row, tenantID, conversationID, strings.ToLower(email)); err != nil {
-		return nil, mapErr(err)
-	}
-	if targets != nil {
-		if err := targets.fill(tenantID, row.Targets); err != nil {
-			return nil, err
-		}
+	err := readWithTargets(ctx, idb, tenantID, intakeState, intakeStateTargets, &row, &row.Targets,
+		tenantID, conversationID, strings.ToLower(email))
+	if err != nil {
+		return nil, err
 	}
 	st := &IntakeState{Config: &row.Config, OptedOut: row.OptedOut}
 	if row.ExistingID != nil {

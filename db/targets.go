@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/uptrace/bun"
 )
 
 // WebhookTargets are a tenant's enabled webhook endpoints as one of a
@@ -63,6 +65,24 @@ const targetsColumn = `(SELECT json_agg(json_build_object('id', we.id, 'event_ty
 // targetsColumnOf is targetsColumn for the tenant of tenantCol, as SQL text.
 func targetsColumnOf(tenantCol string) string {
 	return strings.Replace(targetsColumn, "?", tenantCol, 1)
+}
+
+// readWithTargets runs plain with args into dest or, when ctx waits for the
+// tenant's webhook targets, withTargets (plain with targetsColumnOf), and
+// hands over the targets it read into raw (dest's webhook_targets column).
+func readWithTargets(ctx context.Context, idb bun.IDB, tenantID string, plain, withTargets *preparedQuery, dest any, raw *[]byte, args ...any) error {
+	targets := targetsWanted(ctx, tenantID)
+	read := plain
+	if targets != nil {
+		read = withTargets
+	}
+	if err := read.scan(ctx, idb, dest, args...); err != nil {
+		return mapErr(err)
+	}
+	if targets != nil {
+		return targets.fill(tenantID, *raw)
+	}
+	return nil
 }
 
 // fill stores what the column held.
