@@ -6,7 +6,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/uptrace/bun"
@@ -64,6 +66,53 @@ func makePrepared(name, types, body string, generic bool) *preparedQuery {
 // track_planning, 100,000 surveys).
 func newKeyPrepared(name, types, body string) *preparedQuery {
 	return makePrepared(name, types, body, false)
+}
+
+// shapes prepares statements built as text with $n parameters (params):
+// one prepared statement per distinct body, named by its hash, up to max
+// bodies; past the cap statement returns nil and the caller runs its
+// statement as text. Bodies that differ by their shape only (columns,
+// cursors, how many parts a union has) stay few; the cap guards against a
+// caller whose shapes do not.
+type shapes struct {
+	prefix string // of the statements' names
+	max    int
+	mu     sync.Mutex
+	byBody map[string]*preparedQuery
+}
+
+// statement returns the prepared statement (forced generic plan) of body,
+// whose parameters are of the given types, or nil when the shapes are all
+// taken.
+func (s *shapes) statement(body string, types []string) *preparedQuery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.byBody[body]
+	if p == nil {
+		if len(s.byBody) >= s.max {
+			return nil
+		}
+		h := fnv.New64a()
+		h.Write([]byte(body))
+		p = newPrepared(fmt.Sprintf("%s_%016x", s.prefix, h.Sum64()), strings.Join(types, ", "), body)
+		if s.byBody == nil {
+			s.byBody = map[string]*preparedQuery{}
+		}
+		s.byBody[body] = p
+	}
+	return p
+}
+
+// params collects a statement's arguments as $n parameters of its body.
+type params struct {
+	args  []any
+	types []string
+}
+
+// add appends v, of the Postgres type typ, and returns its placeholder.
+func (p *params) add(v any, typ string) bun.Safe {
+	p.args, p.types = append(p.args, v), append(p.types, typ)
+	return bun.Safe(fmt.Sprintf("$%d", len(p.args)))
 }
 
 type preparedKey struct{}

@@ -378,3 +378,99 @@ func TestKeyPreparedAfterMigrationEveryConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsPreparedMatchesText: outside a transaction the rollups'
+// statement is prepared per shape (statsStatement); it answers what the
+// same statement as text answers (inside a transaction), for totals,
+// trends by day and by hour, breakdowns, a filter, a range reading whole
+// months, and unions of them, before and after a fold.
+func TestStatsPreparedMatchesText(t *testing.T) {
+	dsn, _ := testenv.DB(t)
+	admin := testenv.Admin(t, dsn)
+	ctx := context.Background()
+	tenantID := newTenant(t, admin, "Prepared stats")
+	base := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 300 {
+		sent := base.Add(time.Duration(i*29) * time.Hour)
+		var rating any
+		if i%3 > 0 {
+			rating = 1 + i%5
+		}
+		_, err := admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for, sent_at, rating, agent_id, channel)
+			VALUES (?, ?, ?, 'p@example.com', 'sent', ?, ?, ?, ?, ?, 'chat')`,
+			tenantID, fmt.Sprintf("csat_p%05d", i), fmt.Sprint(i), sent, sent, sent, rating, fmt.Sprintf("agent-%d", i%4)).Exec(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	one, err := db.Open(db.AppDSN(dsn), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	bound := db.WithTenant(ctx, tenantID)
+	day := func(m time.Month, d int) time.Time { return time.Date(2025, m, d, 0, 0, 0, 0, time.UTC) }
+	weeks := func(from time.Time, n int) []time.Time {
+		var b []time.Time
+		for i := range n + 1 {
+			b = append(b, from.AddDate(0, 0, 7*i))
+		}
+		return b
+	}
+	var hours []time.Time
+	for i := range 49 {
+		hours = append(hours, day(4, 2).Add(time.Duration(i)*time.Hour))
+	}
+	year := []time.Time{day(3, 2), day(3, 2).AddDate(1, 0, 0)}
+	cases := map[string][]db.StatsQuery{
+		"totals":                {{Bounds: year}},
+		"weekly trend":          {{Bounds: weeks(day(3, 3), 52)}},
+		"hourly trend":          {{Bounds: hours}},
+		"breakdown":             {{Bounds: year, GroupBy: db.DimAgent}},
+		"one agent":             {{Bounds: year, AgentID: "agent-2"}},
+		"one agent's trend":     {{Bounds: weeks(day(3, 3), 20), AgentID: "agent-1"}},
+		"inside one month":      {{Bounds: []time.Time{day(5, 3), day(5, 20)}, GroupBy: db.DimChannel}},
+		"totals, trend, agents": {{Bounds: year}, {Bounds: weeks(day(3, 3), 52)}, {Bounds: year, GroupBy: db.DimAgent}},
+		"trend and teams":       {{Bounds: weeks(day(3, 3), 52)}, {Bounds: year, GroupBy: db.DimTeam}},
+	}
+	check := func(stage string) {
+		t.Helper()
+		for name, qs := range cases {
+			got, err := db.SurveyStatsEach(bound, one, tenantID, qs...)
+			if err != nil {
+				t.Fatalf("%s %s: %v", stage, name, err)
+			}
+			var want [][]db.StatRow
+			err = one.RunInTx(bound, nil, func(ctx context.Context, tx bun.Tx) error {
+				want, err = db.SurveyStatsEach(ctx, tx, tenantID, qs...)
+				return err
+			})
+			if err != nil {
+				t.Fatalf("%s %s as text: %v", stage, name, err)
+			}
+			if len(want[0]) == 0 {
+				t.Fatalf("%s %s: no rows to compare", stage, name)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %s: prepared\n%+v\ntext\n%+v", stage, name, got, want)
+			}
+		}
+	}
+	check("unfolded")
+	if _, err := db.FoldStats(bound, one, tenantID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.NewRaw("UPDATE surveys SET rating = 5, status = 'completed' WHERE tenant_id = ? AND rating IS NULL AND id < 'csat_p00100'", tenantID).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("folded, then rated")
+	var n int
+	if err := one.NewRaw("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'csat_stats_%'").Scan(ctx, &n); err != nil {
+		t.Fatal(err)
+	}
+	// Values are parameters: the totals and one agent's totals share a
+	// statement, as do the weekly, hourly and one agent's trends.
+	if n != 6 {
+		t.Errorf("%d stats statements prepared, want one per shape (6)", n)
+	}
+}

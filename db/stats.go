@@ -83,28 +83,20 @@ func SurveyStatsEach(ctx context.Context, idb bun.IDB, tenantID string, qs ...St
 	if len(qs) == 0 {
 		return nil, fmt.Errorf("survey stats: no query")
 	}
-	var sq *bun.SelectQuery
-	for i, q := range qs {
-		one, err := statsQuery(idb, tenantID, q)
-		if err != nil {
-			return nil, err
-		}
-		if len(qs) == 1 {
-			sq = one
-			break
-		}
-		// UNION ALL matches columns by position, which differ between
-		// the rollup's and the raw surveys' statements: name them, and
-		// which query each row answers.
-		one = idb.NewSelect().TableExpr("(?) AS p", one).
-			ColumnExpr("? AS part, p.bucket, p.key, p.sent, p.r1, p.r2, p.r3, p.r4, p.r5", i)
-		if sq == nil {
-			sq = one
-		} else {
-			sq = sq.UnionAll(one)
+	for _, q := range qs {
+		if len(q.Bounds) < 2 {
+			return nil, fmt.Errorf("survey stats: need at least two bucket bounds")
 		}
 	}
-	rows, err := sq.Rows(ctx)
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if p, args := statsStatement(idb, tenantID, qs); p != nil {
+		rows, err = p.query(ctx, idb, args...)
+	} else {
+		rows, err = statsUnion(idb, tenantID, qs, literal).Rows(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("survey stats: %w", err)
 	}
@@ -115,19 +107,74 @@ func SurveyStatsEach(ctx context.Context, idb bun.IDB, tenantID string, qs ...St
 	return out, nil
 }
 
-// statsQuery is the statement that answers q alone.
-func statsQuery(idb bun.IDB, tenantID string, q StatsQuery) (*bun.SelectQuery, error) {
-	if len(q.Bounds) < 2 {
-		return nil, fmt.Errorf("survey stats: need at least two bucket bounds")
+// Planning the rollups' statement cost Postgres more than running it: a
+// GraphQL analytics request's union of totals, a year's weekly trend and an
+// agent breakdown was parsed, analysed and planned at every request (about
+// a quarter of Postgres's time in make bench's scenario), where its plan is
+// always the same: survey_stats_rows' rows, aggregated. So outside
+// transactions the statement is prepared per shape, as the keyset page is
+// (pageStatement); reads of the raw surveys stay text, their plans depend
+// on the range.
+var statsShapes = shapes{prefix: "csat_stats", max: 64}
+
+// statsStatement returns the prepared statement answering qs and its
+// arguments, or nil when qs read raw surveys, idb is a transaction, or the
+// shapes are all taken.
+func statsStatement(idb bun.IDB, tenantID string, qs []StatsQuery) (*preparedQuery, []any) {
+	if _, inTx := idb.(bun.Tx); inTx {
+		return nil, nil
 	}
+	for _, q := range qs {
+		if !q.UsesRollup() {
+			return nil, nil
+		}
+	}
+	var ps params
+	body := statsUnion(idb, tenantID, qs, func(v any, typ string) any { return ps.add(v, typ) }).String()
+	p := statsShapes.statement(body, ps.types)
+	if p == nil {
+		return nil, nil
+	}
+	return p, ps.args
+}
+
+// bind puts a value of the given Postgres type into a statement: the value
+// itself (literal, formatted by Bun) or a parameter's placeholder (params).
+type bind func(v any, typ string) any
+
+func literal(v any, _ string) any { return v }
+
+// statsUnion is the statement that answers qs: out[i] answers qs[i].
+func statsUnion(idb bun.IDB, tenantID string, qs []StatsQuery, arg bind) *bun.SelectQuery {
+	if len(qs) == 1 {
+		return statsQuery(idb, tenantID, qs[0], arg)
+	}
+	var sq *bun.SelectQuery
+	for i, q := range qs {
+		// UNION ALL matches columns by position, which differ between
+		// the rollup's and the raw surveys' statements: name them, and
+		// which query each row answers.
+		one := idb.NewSelect().TableExpr("(?) AS p", statsQuery(idb, tenantID, q, arg)).
+			ColumnExpr("? AS part, p.bucket, p.key, p.sent, p.r1, p.r2, p.r3, p.r4, p.r5", i)
+		if sq == nil {
+			sq = one
+		} else {
+			sq = sq.UnionAll(one)
+		}
+	}
+	return sq
+}
+
+// statsQuery is the statement that answers q alone.
+func statsQuery(idb bun.IDB, tenantID string, q StatsQuery, arg bind) *bun.SelectQuery {
 	bounds := make([]time.Time, len(q.Bounds))
 	for i, b := range q.Bounds {
 		bounds[i] = b.UTC()
 	}
 	if q.UsesRollup() {
-		return rollupStats(idb, tenantID, q, bounds), nil
+		return rollupStats(idb, tenantID, q, bounds, arg)
 	}
-	return rawStats(idb, tenantID, q, bounds), nil
+	return rawStats(idb, tenantID, q, bounds)
 }
 
 // scanStats reads stats rows by column name, by hand: Bun's reflection
@@ -204,7 +251,7 @@ func scanStats(rows *sql.Rows, n int) ([][]StatRow, error) {
 	return out, rows.Err()
 }
 
-func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time) *bun.SelectQuery {
+func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time, arg bind) *bun.SelectQuery {
 	dim, key := "all", ""
 	for d, v := range q.dims() {
 		dim, key = d, v
@@ -228,7 +275,9 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	if key != "" {
 		value = key
 	}
-	sq := idb.NewSelect().TableExpr("survey_stats_rows(?, ?, ?, ?, ?, ?, ?, ?) AS h", tenantID, dim, value, grain, start, end, m0, m1).
+	sq := idb.NewSelect().TableExpr("survey_stats_rows(?, ?, ?, ?, ?, ?, ?, ?) AS h",
+		arg(tenantID, "text"), arg(dim, "text"), arg(value, "text"), arg(grain, "text"),
+		arg(start, "timestamptz"), arg(end, "timestamptz"), arg(m0, "timestamptz"), arg(m1, "timestamptz")).
 		ColumnExpr("sum(h.sent) AS sent, sum(h.r1) AS r1, sum(h.r2) AS r2, sum(h.r3) AS r3, sum(h.r4) AS r4, sum(h.r5) AS r5")
 	if len(bounds) == 2 {
 		// One bucket (totals, breakdowns): every row in range is in it, so
@@ -237,7 +286,7 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	} else {
 		// Edges are whole hours (days): bucketing a delta's sent_at is
 		// bucketing its hour (day).
-		sq = sq.ColumnExpr("width_bucket(h.at, ?::timestamptz[]) AS bucket", pgdialect.Array(bounds)).GroupExpr("bucket")
+		sq = sq.ColumnExpr("width_bucket(h.at, ?::timestamptz[]) AS bucket", arg(pgdialect.Array(bounds), "timestamptz[]")).GroupExpr("bucket")
 	}
 	if q.GroupBy != "" && key == "" {
 		sq = sq.ColumnExpr("h.dim_key AS key").GroupExpr("h.dim_key")
@@ -251,7 +300,7 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time)
 	if m0 != nil {
 		having = netZeroOut
 	}
-	return sq.ColumnExpr("? AS key", key).Having(having)
+	return sq.ColumnExpr("?::text AS key", arg(key, "text")).Having(having)
 }
 
 // netZeroOut drops a key (or the total) whose rows sum to no survey: days

@@ -4,10 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"hash/fnv"
 	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -206,48 +203,31 @@ func GetSurveyForUpdate(ctx context.Context, tx bun.Tx, tenantID, id string) (*S
 // text. Filtered pages are text too: their plans depend on the filter.
 const maxPageShapes = 64
 
-var pageShapes struct {
-	sync.Mutex
-	byBody map[string]*preparedQuery
-}
+var pageShapes = shapes{prefix: "csat_page", max: maxPageShapes}
 
 // pageStatement returns the prepared statement of k's shape and its
 // arguments, or nil when the shapes are all taken.
 func pageStatement(idb bun.IDB, tenantID string, k Keyset, cols []string) (*preparedQuery, []any) {
-	args, types := []any{tenantID}, []string{"text"}
-	param := func(v any, typ string) bun.Safe {
-		args, types = append(args, v), append(types, typ)
-		return bun.Safe(fmt.Sprintf("$%d", len(args)))
-	}
+	var ps params
+	ps.add(tenantID, "text")
 	value := func(p *KeyPos) any {
 		if _, ok := sortExpr[k.Sort]; ok {
-			return param(p.Value, "text")
+			return ps.add(p.Value, "text")
 		}
 		return nil // by id alone
 	}
 	q := idb.NewSelect().Model((*Survey)(nil)).Column(cols...).Where("s.tenant_id = $1")
 	if k.After != nil {
-		q = k.boundBy(q, value(k.After), param(k.After.ID, "text"), true, false)
+		q = k.boundBy(q, value(k.After), ps.add(k.After.ID, "text"), true, false)
 	}
 	if k.Before != nil {
-		q = k.boundBy(q, value(k.Before), param(k.Before.ID, "text"), false, false)
+		q = k.boundBy(q, value(k.Before), ps.add(k.Before.ID, "text"), false, false)
 	}
-	limit := param(int64(k.Limit)+1, "bigint")
+	limit := ps.add(int64(k.Limit)+1, "bigint")
 	body := k.order(q, k.FromEnd).String() + " LIMIT " + string(limit)
-	pageShapes.Lock()
-	defer pageShapes.Unlock()
-	p := pageShapes.byBody[body]
+	p := pageShapes.statement(body, ps.types)
 	if p == nil {
-		if len(pageShapes.byBody) >= maxPageShapes {
-			return nil, nil
-		}
-		h := fnv.New64a()
-		h.Write([]byte(body))
-		p = newPrepared(fmt.Sprintf("csat_page_%016x", h.Sum64()), strings.Join(types, ", "), body)
-		if pageShapes.byBody == nil {
-			pageShapes.byBody = map[string]*preparedQuery{}
-		}
-		pageShapes.byBody[body] = p
+		return nil, nil
 	}
-	return p, args
+	return p, ps.args
 }
