@@ -85,14 +85,25 @@ func (h *Hub) AfterCommit(ctx context.Context, ev survey.Event) {
 	h.out <- update{channel: Channel(ev.TenantID), body: b}
 }
 
+// linger is how long the publisher waits, after a batch's first update,
+// for more to share its pipeline. Without it the publisher woke for every
+// change and sent it alone: at a few thousand ratings a second that round
+// trip and its two system calls were about a tenth of the process's CPU
+// (one-click, 100,000 surveys). A dashboard sees a change at most this much
+// later.
+const linger = 2 * time.Millisecond
+
 // run starts the publisher.
 func (h *Hub) run() {
 	h.out, h.done = make(chan update, queued), make(chan struct{})
 	go func() {
 		defer close(h.done)
 		batch := make([]update, 0, publishBatch)
+		wait := time.NewTimer(linger)
+		defer wait.Stop()
 		for u := range h.out {
 			batch = append(batch[:0], u)
+			wait.Reset(linger)
 		more:
 			for len(batch) < publishBatch {
 				select {
@@ -101,7 +112,7 @@ func (h *Hub) run() {
 						break more
 					}
 					batch = append(batch, u)
-				default:
+				case <-wait.C:
 					break more
 				}
 			}
