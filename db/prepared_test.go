@@ -464,13 +464,22 @@ func TestStatsPreparedMatchesText(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("folded, then rated")
+	// Each case is a shape of its own (the grain and the months pick the
+	// tables, a key adds a condition), and so is the union below; values
+	// are parameters, so the hourly trend over other hours shares its
+	// statement.
+	if _, err := db.SurveyStatsEach(bound, one, tenantID, db.StatsQuery{Bounds: weeks(day(4, 7), 30), AgentID: "agent-3"},
+		db.StatsQuery{Bounds: []time.Time{day(4, 7), day(12, 7)}, GroupBy: db.DimAgent}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SurveyStatsEach(bound, one, tenantID, db.StatsQuery{Bounds: hours[3:20]}); err != nil {
+		t.Fatal(err)
+	}
 	var n int
 	if err := one.NewRaw("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'csat_stats_%'").Scan(ctx, &n); err != nil {
 		t.Fatal(err)
 	}
-	// Values are parameters: the totals and one agent's totals share a
-	// statement, as do the weekly, hourly and one agent's trends.
-	if n != 6 {
-		t.Errorf("%d stats statements prepared, want one per shape (6)", n)
+	if n != len(cases)+1 {
+		t.Errorf("%d stats statements prepared, want one per shape (%d)", n, len(cases)+1)
 	}
 }
