@@ -40,7 +40,7 @@ func CountSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFil
 // filter, and the changes not folded into them yet, as "total".
 func countersQuery(idb bun.IDB, tenantID string, f SurveyFilter) *bun.SelectQuery {
 	kept := idb.NewSelect().TableExpr("survey_counts").Column("n").Where("tenant_id = ?", tenantID)
-	unfolded := idb.NewSelect().TableExpr("survey_stat_unfolded(?) AS d", tenantID).ColumnExpr("d.sign::bigint")
+	unfolded := idb.NewSelect().TableExpr("("+unfoldedDeltas("?")+") AS d", tenantID, tenantID, tenantID).ColumnExpr("d.sign::bigint")
 	if len(f.Statuses) > 0 {
 		kept = kept.Where("status IN (?)", bun.List(f.Statuses))
 		unfolded = unfolded.Where("d.status IN (?)", bun.List(f.Statuses))

@@ -370,25 +370,31 @@ func (r statRows) query() schema.QueryWithArgs {
 		edge(r.start, *r.m0, !r.m0.Before(r.start))
 		edge(r.end, *r.m1, !r.m1.After(r.end))
 	}
-	// The deltas the tenant's last fold (its snapshot, the watermark) did
-	// not see, as survey_stat_unfolded answers: all of them before a first
-	// fold.
 	b.WriteString(` UNION ALL SELECT d.sent_at, d.dim_key, d.sign,
 		CASE WHEN d.rating = 1 THEN d.sign ELSE 0 END, CASE WHEN d.rating = 2 THEN d.sign ELSE 0 END,
 		CASE WHEN d.rating = 3 THEN d.sign ELSE 0 END, CASE WHEN d.rating = 4 THEN d.sign ELSE 0 END,
 		CASE WHEN d.rating = 5 THEN d.sign ELSE 0 END
 	FROM (SELECT d.sent_at, d.sign::int AS sign, d.rating,
 		CASE ? WHEN 'agent' THEN d.agent_id WHEN 'team' THEN d.team_id WHEN 'channel' THEN d.channel ELSE '' END AS dim_key
-		FROM survey_stat_deltas AS d
-		WHERE d.tenant_id = ? AND d.sent_at >= ? AND d.sent_at < ?
-		AND d.xid >= coalesce((SELECT pg_snapshot_xmin(f.snap) FROM survey_stat_folds AS f WHERE f.tenant_id = ?), '0'::xid8)
-		AND coalesce(NOT pg_visible_in_snapshot(d.xid, (SELECT f.snap FROM survey_stat_folds AS f WHERE f.tenant_id = ?)), true)) AS d`)
-	args = append(args, dim, tenant, r.arg(r.start, "timestamptz"), r.arg(r.end, "timestamptz"), tenant, tenant)
+		FROM (` + unfoldedDeltas("?") + `) AS d WHERE d.sent_at >= ? AND d.sent_at < ?) AS d`)
+	args = append(args, dim, tenant, tenant, tenant, r.arg(r.start, "timestamptz"), r.arg(r.end, "timestamptz"))
 	if r.key != "" {
 		b.WriteString(" WHERE d.dim_key = ?")
 		args = append(args, key)
 	}
 	return schema.SafeQuery(b.String(), args)
+}
+
+// unfoldedDeltas is the statement of the tenant's deltas that its last fold
+// did not see (the fold's snapshot, its watermark; all of them before a
+// first fold), every column of survey_stat_deltas: what the function
+// survey_stat_unfolded answers, written into the statements that read it
+// (for the reason statRows gives). tenant is the tenant's placeholder, used
+// three times: "$1", or "?" with the tenant given three times.
+func unfoldedDeltas(tenant string) string {
+	return `SELECT d.* FROM survey_stat_deltas AS d WHERE d.tenant_id = ` + tenant + `
+		AND d.xid >= coalesce((SELECT pg_snapshot_xmin(f.snap) FROM survey_stat_folds AS f WHERE f.tenant_id = ` + tenant + `), '0'::xid8)
+		AND coalesce(NOT pg_visible_in_snapshot(d.xid, (SELECT f.snap FROM survey_stat_folds AS f WHERE f.tenant_id = ` + tenant + `)), true)`
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -282,7 +282,7 @@ func ListSurveys(ctx context.Context, idb bun.IDB, tenantID string, f SurveyFilt
 var listPage = newPrepared("csat_list_page", "text, bigint, bigint", `SELECT s.*, t.total FROM (
 	SELECT coalesce(sum(c.n), 0) AS total FROM (
 		SELECT n FROM survey_counts WHERE tenant_id = $1
-		UNION ALL SELECT d.sign::bigint FROM survey_stat_unfolded($1) AS d) AS c) AS t
+		UNION ALL SELECT d.sign::bigint FROM (`+unfoldedDeltas("$1")+`) AS d) AS c) AS t
 	LEFT JOIN LATERAL (
 		SELECT s.`+strings.Join(ShownColumns, ", s.")+` FROM surveys AS s WHERE s.tenant_id = $1
 		ORDER BY s.id DESC LIMIT $2 OFFSET $3) AS s ON true
