@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -381,9 +382,10 @@ func TestKeyPreparedAfterMigrationEveryConnection(t *testing.T) {
 
 // TestStatsPreparedMatchesText: outside a transaction the rollups'
 // statement is prepared per shape (statsStatement); it answers what the
-// same statement as text answers (inside a transaction), for totals,
-// trends by day and by hour, breakdowns, a filter, a range reading whole
-// months, and unions of them, before and after a fold.
+// same statement as text answers (inside a transaction), and what a recount
+// of the surveys answers, for totals, trends by day and by hour,
+// breakdowns, a filter, a range reading whole months, and unions of them,
+// before and after a fold.
 func TestStatsPreparedMatchesText(t *testing.T) {
 	dsn, _ := testenv.DB(t)
 	admin := testenv.Admin(t, dsn)
@@ -396,9 +398,9 @@ func TestStatsPreparedMatchesText(t *testing.T) {
 		if i%3 > 0 {
 			rating = 1 + i%5
 		}
-		_, err := admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for, sent_at, rating, agent_id, channel)
-			VALUES (?, ?, ?, 'p@example.com', 'sent', ?, ?, ?, ?, ?, 'chat')`,
-			tenantID, fmt.Sprintf("csat_p%05d", i), fmt.Sprint(i), sent, sent, sent, rating, fmt.Sprintf("agent-%d", i%4)).Exec(ctx)
+		_, err := admin.NewRaw(`INSERT INTO surveys (tenant_id, id, conversation_id, contact_email, status, resolved_at, scheduled_for, sent_at, rating, agent_id, team_id, channel)
+			VALUES (?, ?, ?, 'p@example.com', 'sent', ?, ?, ?, ?, ?, ?, 'chat')`,
+			tenantID, fmt.Sprintf("csat_p%05d", i), fmt.Sprint(i), sent, sent, sent, rating, fmt.Sprintf("agent-%d", i%4), fmt.Sprintf("team-%d", i%3)).Exec(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -454,6 +456,11 @@ func TestStatsPreparedMatchesText(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("%s %s: prepared\n%+v\ntext\n%+v", stage, name, got, want)
 			}
+			for i, q := range qs {
+				if recount := recountStats(t, admin, tenantID, q); !reflect.DeepEqual(sortStats(got[i]), recount) {
+					t.Errorf("%s %s, query %d: rollups\n%+v\nrecount\n%+v", stage, name, i, sortStats(got[i]), recount)
+				}
+			}
 		}
 	}
 	check("unfolded")
@@ -482,4 +489,68 @@ func TestStatsPreparedMatchesText(t *testing.T) {
 	if n != len(cases)+1 {
 		t.Errorf("%d stats statements prepared, want one per shape (%d)", n, len(cases)+1)
 	}
+}
+
+// recountStats answers q from the surveys themselves: each sent survey in
+// its bucket (by its edges), under its key when q groups.
+func recountStats(t *testing.T, admin *bun.DB, tenantID string, q db.StatsQuery) []db.StatRow {
+	t.Helper()
+	var rows []struct {
+		SentAt                   time.Time
+		Rating                   *int
+		AgentID, TeamID, Channel string
+	}
+	if err := admin.NewRaw(`SELECT sent_at, rating, coalesce(agent_id, '') AS agent_id, coalesce(team_id, '') AS team_id, coalesce(channel, '') AS channel
+		FROM surveys WHERE tenant_id = ? AND sent_at IS NOT NULL`, tenantID).Scan(context.Background(), &rows); err != nil {
+		t.Fatal(err)
+	}
+	byKey := map[[2]any]*db.StatRow{}
+	for _, r := range rows {
+		if (q.AgentID != "" && r.AgentID != q.AgentID) || (q.TeamID != "" && r.TeamID != q.TeamID) || (q.Channel != "" && r.Channel != q.Channel) {
+			continue
+		}
+		bucket := 0
+		for i := 1; i < len(q.Bounds); i++ {
+			if !r.SentAt.Before(q.Bounds[i-1]) && r.SentAt.Before(q.Bounds[i]) {
+				bucket = i
+			}
+		}
+		if bucket == 0 {
+			continue
+		}
+		key := map[string]string{"": "", db.DimAgent: r.AgentID, db.DimTeam: r.TeamID, db.DimChannel: r.Channel}[q.GroupBy]
+		switch {
+		case q.AgentID != "":
+			key = q.AgentID
+		case q.TeamID != "":
+			key = q.TeamID
+		case q.Channel != "":
+			key = q.Channel
+		}
+		row := byKey[[2]any{bucket, key}]
+		if row == nil {
+			row = &db.StatRow{Bucket: bucket, Key: key}
+			byKey[[2]any{bucket, key}] = row
+		}
+		row.Sent++
+		if r.Rating != nil {
+			row.Ratings[*r.Rating-1]++
+		}
+	}
+	var out []db.StatRow
+	for _, r := range byKey {
+		out = append(out, *r)
+	}
+	return sortStats(out)
+}
+
+func sortStats(rows []db.StatRow) []db.StatRow {
+	rows = slices.Clone(rows)
+	slices.SortFunc(rows, func(a, b db.StatRow) int {
+		if a.Bucket != b.Bucket {
+			return a.Bucket - b.Bucket
+		}
+		return strings.Compare(a.Key, b.Key)
+	})
+	return rows
 }
