@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +192,49 @@ func TestMonthsFor(t *testing.T) {
 			t.Errorf("%s: monthsFor(%s, %s) = %s, %s, %v; want %s, %s",
 				c.name, c.start.Format(time.DateOnly), c.end.Format(time.DateOnly), m0, m1, ok, c.m0, c.m1)
 		}
+	}
+}
+
+// TestUnfoldedDeltasBoundByWatermark: the unfolded deltas are read as a
+// range of the primary key from the watermark's lowest unseen transaction,
+// not as all the tenant's index entries filtered (a busy tenant's folded,
+// deleted and not yet vacuumed deltas were tens of thousands of them), in
+// the generic plan the prepared statements run.
+func TestUnfoldedDeltasBoundByWatermark(t *testing.T) {
+	dsn, _ := testenv.DB(t)
+	admin := testenv.Admin(t, dsn)
+	ctx := context.Background()
+	tenantID := newTenant(t, admin, "Watermark")
+	conn, err := admin.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{
+		"SET plan_cache_mode = force_generic_plan",
+		"PREPARE csat_test_unfolded (text) AS SELECT count(*) FROM (" + db.UnfoldedDeltas("$1") + ") AS d",
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := conn.QueryContext(ctx, "EXPLAIN EXECUTE csat_test_unfolded(?)", tenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, line)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(plan, "\n")
+	if !regexp.MustCompile(`Index Cond: \(\(tenant_id = \$1\) AND \(xid >= \$\d+\)\)`).MatchString(all) {
+		t.Errorf("the unfolded deltas are not a range from the watermark:\n%s", all)
 	}
 }
