@@ -113,7 +113,8 @@ func SurveyStatsEach(ctx context.Context, idb bun.IDB, tenantID string, qs ...St
 // GraphQL analytics request's union of totals, a year's weekly trend and an
 // agent breakdown was parsed, analysed and planned at every request (about
 // a quarter of Postgres's time in make bench's scenario), where its plan is
-// always the same: survey_stats_rows' rows, aggregated. So outside
+// always the same: the rollups' rows in range and the unfolded deltas
+// (statRows), aggregated. So outside
 // transactions the statement is prepared per shape, as the keyset page is
 // (pageStatement); reads of the raw surveys stay text, their plans depend
 // on the range.
