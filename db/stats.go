@@ -263,8 +263,8 @@ func rollupStats(idb bun.IDB, tenantID string, q StatsQuery, bounds []time.Time,
 	// Bounds on whole UTC days read the daily rollup (24x fewer rows); one
 	// bucket spanning whole UTC months reads months and the days between
 	// each end and its month start (monthsFor: a year by agent, 840 rows
-	// instead of ~20,000); and the deltas not folded yet (survey_stats_rows,
-	// in one snapshot: a fold moves rows from the deltas to the rollups
+	// instead of ~20,000); and the deltas not folded yet (statRows, in one
+	// snapshot: a fold moves rows from the deltas to the rollups
 	// atomically).
 	grain := "hour"
 	if wholeUTCDays(bounds) {
@@ -438,11 +438,11 @@ func FoldStats(ctx context.Context, idb bun.IDB, tenantID string) (int, error) {
 
 // monthsFor returns the month starts [m0, m1) that a single bucket
 // [start, end) on whole UTC days reads from the monthly rollup: at each
-// end, the month start nearer in days, whose days up to the end
-// survey_stats_rows adds (a month start inside the range) or takes off (one
-// outside). ok is false when fewer than two whole months lie inside the
-// range: the daily rows are few anyway, and the function's extra range
-// reads would cost more than they save.
+// end, the month start nearer in days, whose days up to the end statRows
+// adds (a month start inside the range) or takes off (one outside). ok is
+// false when fewer than two whole months lie inside the range: the daily
+// rows are few anyway, and the extra range reads would cost more than they
+// save.
 func monthsFor(start, end time.Time) (m0, m1 time.Time, ok bool) {
 	if !wholeUTCDays([]time.Time{start, end}) {
 		return m0, m1, false
