@@ -2,6 +2,8 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 	"testing"
 
 	"github.com/uptrace/bun"
@@ -19,4 +21,28 @@ func newTenant(t *testing.T, admin *bun.DB, name string) string {
 		t.Fatal(err)
 	}
 	return tn.ID
+}
+
+// explain returns the plan of query (an EXPLAIN ...) on conn, one line
+// after another.
+func explain(t *testing.T, conn interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) string {
+	t.Helper()
+	rows, err := conn.QueryContext(context.Background(), query, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	var lines []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, line)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }

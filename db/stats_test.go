@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -218,22 +217,7 @@ func TestUnfoldedDeltasBoundByWatermark(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, err := conn.QueryContext(ctx, "EXPLAIN EXECUTE csat_test_unfolded(?)", tenantID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan []string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, line)
-	}
-	if err := rows.Close(); err != nil {
-		t.Fatal(err)
-	}
-	all := strings.Join(plan, "\n")
+	all := explain(t, conn, "EXPLAIN EXECUTE csat_test_unfolded(?)", tenantID)
 	if !regexp.MustCompile(`Index Cond: \(\(tenant_id = \$1\) AND \(xid >= \$\d+\)\)`).MatchString(all) {
 		t.Errorf("the unfolded deltas are not a range from the watermark:\n%s", all)
 	}
