@@ -137,16 +137,17 @@ func Migrate(ctx context.Context, bdb *bun.DB) error {
 func RetryTx(ctx context.Context, fn func() error) error {
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if err = fn(); !isDeadlock(err) && !errors.Is(err, errPreparedLost) || ctx.Err() != nil {
+		if err = fn(); !retryable(err) || ctx.Err() != nil {
 			return err
 		}
 	}
 	return err
 }
 
-func isDeadlock(err error) bool {
-	var pe pgdriver.Error
-	return errors.As(err, &pe) && pe.Field('C') == "40P01"
+// retryable reports whether RetryTx runs a transaction that failed with err
+// again: a deadlock's victim (40P01) or a lost prepared statement.
+func retryable(err error) bool {
+	return hasCode(err, "40P01") || errors.Is(err, errPreparedLost)
 }
 
 // ErrLockedRowChanged: a row the transaction holds locked was not as the

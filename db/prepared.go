@@ -103,6 +103,9 @@ func (s *shapes) statement(body string, types []string) *preparedQuery {
 	return p
 }
 
+// maxShapes caps the statements a shapes prepares per process.
+const maxShapes = 64
+
 // params collects a statement's arguments as $n parameters of its body.
 type params struct {
 	args  []any

@@ -118,7 +118,7 @@ func SurveyStatsEach(ctx context.Context, idb bun.IDB, tenantID string, qs ...St
 // transactions the statement is prepared per shape, as the keyset page is
 // (pageStatement); reads of the raw surveys stay text, their plans depend
 // on the range.
-var statsShapes = shapes{prefix: "csat_stats", max: 64}
+var statsShapes = shapes{prefix: "csat_stats", max: maxShapes}
 
 // statsStatement returns the prepared statement answering qs and its
 // arguments, or nil when qs read raw surveys, idb is a transaction, or the
@@ -332,7 +332,11 @@ type statRows struct {
 func (r statRows) query() schema.QueryWithArgs {
 	var b strings.Builder
 	var args []any
-	tenant, dim, key := r.arg(r.tenantID, "text"), r.arg(r.dim, "text"), r.arg(r.key, "text")
+	tenant, dim := r.arg(r.tenantID, "text"), r.arg(r.dim, "text")
+	var key any // the key's parameter, when there is a key
+	if r.key != "" {
+		key = r.arg(r.key, "text")
+	}
 	// part reads a rollup table's rows whose column at lies in [lo, hi),
 	// their counts multiplied by sign (nil: as they are).
 	part := func(table, at string, lo, hi time.Time, sign any) {

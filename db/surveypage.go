@@ -199,11 +199,9 @@ func GetSurveyForUpdate(ctx context.Context, tx bun.Tx, tenantID, id string) (*S
 // generic plan, which for an unfiltered page is the sort key's index read
 // from the cursor whatever the values. A page's shape (its columns, sort,
 // direction and cursors) is one statement; the columns follow the GraphQL
-// selection, so the shapes are capped (maxPageShapes) and any beyond run as
+// selection, so the shapes are capped (maxShapes) and any beyond run as
 // text. Filtered pages are text too: their plans depend on the filter.
-const maxPageShapes = 64
-
-var pageShapes = shapes{prefix: "csat_page", max: maxPageShapes}
+var pageShapes = shapes{prefix: "csat_page", max: maxShapes}
 
 // pageStatement returns the prepared statement of k's shape and its
 // arguments, or nil when the shapes are all taken.
