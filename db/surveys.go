@@ -162,20 +162,16 @@ func GetSurveyByToken(ctx context.Context, idb bun.IDB, tenantID string, hash []
 		}
 		return &row.Survey, nil
 	}
-	if err := readWithTargets(ctx, idb, tenantID, tokenLock, tokenLockTargets, &row, &row.Targets, tenantID, hash); err != nil {
+	if err := tokenLock.scan(ctx, idb, tenantID, &row, &row.Targets, tenantID, hash); err != nil {
 		return nil, err
 	}
 	return &row.Survey, nil
 }
 
-// tokenLock and tokenLockTargets are the locked read of a survey by its
-// token, the second with the tenant's webhook targets.
-var (
-	tokenLock = newKeyPrepared("csat_token_lock", "text, bytea",
-		`SELECT s.* FROM surveys AS s WHERE s.tenant_id = $1 AND s.token_hash = $2 FOR UPDATE OF s`)
-	tokenLockTargets = newKeyPrepared("csat_token_lock_targets", "text, bytea",
-		`SELECT s.*, `+targetsColumnOf("s.tenant_id")+` FROM surveys AS s WHERE s.tenant_id = $1 AND s.token_hash = $2 FOR UPDATE OF s`)
-)
+// tokenLock is the locked read of a survey by its token.
+var tokenLock = newTargetsRead("csat_token_lock", "text, bytea", "s.tenant_id", func(columns string) string {
+	return `SELECT s.*` + columns + ` FROM surveys AS s WHERE s.tenant_id = $1 AND s.token_hash = $2 FOR UPDATE OF s`
+})
 
 // tokenRow is a survey read by its token, with what the read may add: the
 // tenant's webhook targets.
@@ -383,8 +379,7 @@ func GetIntakeState(ctx context.Context, idb bun.IDB, tenantID, conversationID, 
 		OptedOut   bool    `bun:"opted_out,scanonly"`
 		Targets    []byte  `bun:"webhook_targets,scanonly"`
 	}
-	err := readWithTargets(ctx, idb, tenantID, intakeState, intakeStateTargets, &row, &row.Targets,
-		tenantID, conversationID, strings.ToLower(email))
+	err := intakeState.scan(ctx, idb, tenantID, &row, &row.Targets, tenantID, conversationID, strings.ToLower(email))
 	if err != nil {
 		return nil, err
 	}
@@ -395,16 +390,10 @@ func GetIntakeState(ctx context.Context, idb bun.IDB, tenantID, conversationID, 
 	return st, nil
 }
 
-// intakeState and intakeStateTargets are GetIntakeState's read, the second
-// with the tenant's webhook targets.
-var (
-	intakeState        = newKeyPrepared("csat_intake_state", "text, text, text", intakeStateSQL(""))
-	intakeStateTargets = newKeyPrepared("csat_intake_state_targets", "text, text, text", intakeStateSQL(", "+targetsColumnOf("c.tenant_id")))
-)
-
-func intakeStateSQL(extra string) string {
+// intakeState is GetIntakeState's read.
+var intakeState = newTargetsRead("csat_intake_state", "text, text, text", "c.tenant_id", func(columns string) string {
 	return `SELECT c.*,
 		(SELECT s.id FROM surveys AS s WHERE s.tenant_id = c.tenant_id AND s.conversation_id = $2) AS existing_id,
-		EXISTS (SELECT 1 FROM csat_unsubscribes AS u WHERE u.tenant_id = c.tenant_id AND u.email = $3) AS opted_out` + extra + `
+		EXISTS (SELECT 1 FROM csat_unsubscribes AS u WHERE u.tenant_id = c.tenant_id AND u.email = $3) AS opted_out` + columns + `
 	FROM csat_configs AS c WHERE c.tenant_id = $1`
-}
+})

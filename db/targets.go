@@ -67,14 +67,27 @@ func targetsColumnOf(tenantCol string) string {
 	return strings.Replace(targetsColumn, "?", tenantCol, 1)
 }
 
-// readWithTargets runs plain with args into dest or, when ctx waits for the
-// tenant's webhook targets, withTargets (plain with targetsColumnOf), and
-// hands over the targets it read into raw (dest's webhook_targets column).
-func readWithTargets(ctx context.Context, idb bun.IDB, tenantID string, plain, withTargets *preparedQuery, dest any, raw *[]byte, args ...any) error {
+// targetsRead is a read prepared twice (newKeyPrepared): plain, and with the
+// webhook targets of the tenant in tenantCol as a column (withTargets).
+type targetsRead struct{ plain, withTargets *preparedQuery }
+
+// newTargetsRead prepares sql(columns) with columns "" and with the targets
+// column; the second statement is named name_targets.
+func newTargetsRead(name, types, tenantCol string, sql func(columns string) string) targetsRead {
+	return targetsRead{
+		plain:       newKeyPrepared(name, types, sql("")),
+		withTargets: newKeyPrepared(name+"_targets", types, sql(", "+targetsColumnOf(tenantCol))),
+	}
+}
+
+// scan runs the plain read with args into dest or, when ctx waits for the
+// tenant's webhook targets, the read with them, and hands over the targets
+// it read into raw (dest's webhook_targets column).
+func (r targetsRead) scan(ctx context.Context, idb bun.IDB, tenantID string, dest any, raw *[]byte, args ...any) error {
 	targets := targetsWanted(ctx, tenantID)
-	read := plain
+	read := r.plain
 	if targets != nil {
-		read = withTargets
+		read = r.withTargets
 	}
 	if err := read.scan(ctx, idb, dest, args...); err != nil {
 		return mapErr(err)
