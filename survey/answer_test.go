@@ -27,20 +27,7 @@ func TestAnswerKeepsConcurrentChange(t *testing.T) {
 
 	const typed = "typed while the click ran"
 	release := holdRow(t, p.db, `UPDATE surveys SET feedback = ? WHERE tenant_id = ? AND id = ?`, typed, tenantID, id)
-	done := make(chan error, 1)
-	go func() {
-		_, err := p.svc.Rate(ctx, token, 4)
-		done <- err
-	}()
-	waitForLockWaiter(t, p.db, done)
-	release()
-	if err := <-done; err != nil {
-		t.Fatalf("rate: %v", err)
-	}
-	sv, err := db.GetSurvey(ctx, p.db, tenantID, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sv := rateBehind(t, p, ctx, tenantID, id, token, 4, release)
 	if sv.Status != db.StatusCompleted || sv.Rating == nil || *sv.Rating != 4 {
 		t.Fatalf("survey %s rating %v, want completed with 4", sv.Status, sv.Rating)
 	}
@@ -72,9 +59,20 @@ func TestAnswerWaitsForSendInProgress(t *testing.T) {
 	handed := p.clock.Add(time.Second)
 	release := holdRow(t, p.db, `UPDATE surveys SET handed_at = ?, expires_at = ? WHERE tenant_id = ? AND id = ?`,
 		handed, p.clock.Add(7*24*time.Hour), tenantID, id)
+	sv := rateBehind(t, p, ctx, tenantID, id, token, 5, release)
+	if sv.Status != db.StatusCompleted || sv.Rating == nil || *sv.Rating != 5 || sv.SentAt == nil || !sv.SentAt.Equal(handed) {
+		t.Fatalf("survey %s rating %v sent %v, want completed with 5, sent at %s", sv.Status, sv.Rating, sv.SentAt, handed)
+	}
+}
+
+// rateBehind clicks rating on token while holdRow holds the survey's row,
+// releases the row once the click waits for it, and returns the survey
+// the click left.
+func rateBehind(t *testing.T, p *pipeline, ctx context.Context, tenantID, id, token string, rating int, release func()) *db.Survey {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
-		_, err := p.svc.Rate(ctx, token, 5)
+		_, err := p.svc.Rate(ctx, token, rating)
 		done <- err
 	}()
 	waitForLockWaiter(t, p.db, done)
@@ -86,9 +84,7 @@ func TestAnswerWaitsForSendInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sv.Status != db.StatusCompleted || sv.Rating == nil || *sv.Rating != 5 || sv.SentAt == nil || !sv.SentAt.Equal(handed) {
-		t.Fatalf("survey %s rating %v sent %v, want completed with 5, sent at %s", sv.Status, sv.Rating, sv.SentAt, handed)
-	}
+	return sv
 }
 
 // holdRow runs query in a transaction left open, holding the rows it
