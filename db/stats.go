@@ -343,13 +343,13 @@ func (r statRows) query() schema.QueryWithArgs {
 		if b.Len() > 0 {
 			b.WriteString(" UNION ALL ")
 		}
-		times := "r.sent AS sent, r.r1 AS r1, r.r2 AS r2, r.r3 AS r3, r.r4 AS r4, r.r5 AS r5"
+		counts := "r.sent AS sent, r.r1 AS r1, r.r2 AS r2, r.r3 AS r3, r.r4 AS r4, r.r5 AS r5"
 		if sign != nil {
-			times = "?::int * r.sent, ?::int * r.r1, ?::int * r.r2, ?::int * r.r3, ?::int * r.r4, ?::int * r.r5"
+			counts = "?::int * r.sent, ?::int * r.r1, ?::int * r.r2, ?::int * r.r3, ?::int * r.r4, ?::int * r.r5"
 			s := r.arg(sign, "int")
 			args = append(args, s, s, s, s, s, s)
 		}
-		fmt.Fprintf(&b, "SELECT r.%s AS at, r.dim_key, %s FROM %s AS r WHERE r.tenant_id = ? AND r.dim = ?", at, times, table)
+		fmt.Fprintf(&b, "SELECT r.%s AS at, r.dim_key, %s FROM %s AS r WHERE r.tenant_id = ? AND r.dim = ?", at, counts, table)
 		args = append(args, tenant, dim)
 		if r.key != "" {
 			b.WriteString(" AND r.dim_key = ?")
